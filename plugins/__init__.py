@@ -1,0 +1,1 @@
+"""modelrepl's built-in model plugins, registered through the `modelrepl` entry points."""

@@ -1,0 +1,106 @@
+"""gpt2: a decoder-only causal LM that continues the text it is given.
+
+Nothing is added to the input (no BOS/EOS); there is no pad token, so generation
+passes EOS as pad with an attention mask; the output sequence repeats the
+prompt, so the reply is decoded from the new ids only. With `/context on`,
+earlier turns are kept as the prompt prefix, oldest dropped first to fit.
+"""
+
+from repl import hookimpl
+from repl.api import CAUSAL, Encoding, ModelError, Reply, Setting
+from repl.settings import GENERATION_SETTINGS, validate_generation
+
+NAME = "gpt2"
+DEFAULT_CHECKPOINT = "openai-community/gpt2"
+CONTEXT = Setting("context", bool, False, "keep earlier turns as the prompt prefix")
+
+
+@hookimpl
+def register_models(register):
+    register(
+        NAME,
+        family=CAUSAL,
+        checkpoint=DEFAULT_CHECKPOINT,
+        aliases=("gpt-2",),
+        description="continues text: 'Once upon a time'",
+        settings=GENERATION_SETTINGS + (CONTEXT,),
+        validate_settings=validate_generation,
+    )
+
+
+@hookimpl
+def load_model(spec, checkpoint, options):
+    from repl import hf
+
+    model = hf.load(spec, checkpoint, options)
+    model.max_input_tokens = min(model.handle.config.n_positions, model.tokenizer.model_max_length)
+    return model
+
+
+@hookimpl
+def tokenize(model, text, settings, history):
+    from repl import hf
+
+    tokenizer = model.tokenizer
+    room = model.max_input_tokens - settings["max_new_tokens"]
+    if room < 1:
+        raise ModelError(
+            f"max_new_tokens {settings['max_new_tokens']} leaves no room for input in "
+            f"{NAME}'s {model.max_input_tokens} positions; lower it with /set max_new_tokens"
+        )
+    encoded = tokenizer(text, return_offsets_mapping=True)
+    ids = encoded["input_ids"]
+    if not ids:
+        raise ModelError("the line has no text gpt2's tokenizer can read")
+    added = hf.added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
+    notices = []
+    if len(ids) > room:
+        notices.append(f"input truncated to the last {room} tokens: {len(ids) - room} dropped from the start")
+        ids, added = ids[-room:], added[-room:]
+    if settings.get("context"):
+        prefix, dropped = _context_prefix(tokenizer, history, room - len(ids))
+        if dropped:
+            notices.append(f"context trimmed: {dropped} oldest turn(s) dropped to fit {model.max_input_tokens} positions")
+        ids, added = prefix + ids, [False] * len(prefix) + added
+    return Encoding(text, hf.describe(tokenizer, ids, added), notices, context={"prompt_length": len(ids)})
+
+
+def _context_prefix(tokenizer, history, room):
+    """Earlier turns as one prompt prefix, newest kept first; returns (ids, turns dropped)."""
+    kept: list[list[int]] = []
+    for index, (said, answered) in enumerate(reversed(history)):
+        ids = tokenizer(said + answered + "\n")["input_ids"]
+        if len(ids) > room:
+            return [i for turn in reversed(kept) for i in turn], len(history) - index
+        kept.append(ids)
+        room -= len(ids)
+    return [i for turn in reversed(kept) for i in turn], 0
+
+
+@hookimpl
+def run(model, encoding, settings, control):
+    import torch
+
+    from repl import hf
+
+    input_ids = torch.tensor([encoding.input_ids])
+    return hf.generate(
+        model,
+        {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)},
+        settings,
+        control,
+        pad_token_id=model.tokenizer.eos_token_id,
+    )
+
+
+@hookimpl
+def decode(model, encoding, output, settings):
+    from repl import hf
+
+    new_ids = output[0, encoding.context["prompt_length"] :].tolist()
+    return Reply(
+        text=hf.decode_text(model.tokenizer, new_ids),
+        new_ids=new_ids,
+        raw_text=model.tokenizer.decode(new_ids, skip_special_tokens=False),
+        stop_reason=hf.stop_reason(new_ids, hf.eos_ids(model.handle), settings["max_new_tokens"]),
+    )

@@ -1,0 +1,218 @@
+"""The records that travel through the hooks.
+
+Plugins build and return these; the core never looks inside a plugin's own
+objects (models, tokenizers, tensors) except through them. Nothing here imports
+torch or transformers, so a plugin module can import it at start-up for free.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+SEQ2SEQ = "seq2seq"
+CAUSAL = "causal"
+MASKED = "masked"
+
+
+class ModelError(Exception):
+    """A failure the user can act on: shown as one line, never as a traceback."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One per-model setting that `/set` and `--set` accept."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    optional: bool = False
+
+    def parse(self, text: str) -> Any:
+        """Turn what the user typed into a value, or raise ValueError saying what is allowed."""
+        text = text.strip()
+        if self.optional and text.lower() in ("none", "off", ""):
+            return None
+        if self.kind is bool:
+            lowered = text.lower()
+            if lowered in ("on", "true", "yes", "1"):
+                return True
+            if lowered in ("off", "false", "no", "0"):
+                return False
+            raise ValueError(f"{self.name} takes on or off, not {text!r}")
+        if self.kind is str:
+            if self.choices and text not in self.choices:
+                raise ValueError(f"{self.name} takes one of {', '.join(self.choices)}, not {text!r}")
+            return text
+        try:
+            value = self.kind(text)
+        except ValueError:
+            raise ValueError(f"{self.name} takes {self.describe_range()}, not {text!r}") from None
+        return self.check(value)
+
+    def check(self, value: Any) -> Any:
+        """Check a value of the right type against the allowed range."""
+        if value is None and self.optional:
+            return None
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
+            raise ValueError(f"{self.name} takes {self.describe_range()}, not {value!r}")
+        if self.kind in (int, float):
+            if value != value or (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum
+            ):
+                raise ValueError(f"{self.name} takes {self.describe_range()}, not {value!r}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{self.name} takes one of {', '.join(self.choices)}, not {value!r}")
+        return value
+
+    def describe_range(self) -> str:
+        if self.kind is bool:
+            return "on or off"
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        noun = "a whole number" if self.kind is int else "a number"
+        if self.minimum is not None and self.maximum is not None:
+            noun += f" from {self.minimum:g} to {self.maximum:g}"
+        elif self.minimum is not None:
+            noun += f" of at least {self.minimum:g}"
+        elif self.maximum is not None:
+            noun += f" of at most {self.maximum:g}"
+        return noun + (" (or none)" if self.optional else "")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model a plugin offers: its name, family and default checkpoint."""
+
+    name: str
+    family: str
+    checkpoint: str
+    aliases: tuple[str, ...] = ()
+    description: str = ""
+    settings: tuple[Setting, ...] = ()
+    validate_settings: Callable[[dict], None] | None = None
+    plugin: str = ""
+
+    def setting(self, name: str) -> Setting | None:
+        return next((s for s in self.settings if s.name == name), None)
+
+    def default_settings(self) -> dict[str, Any]:
+        return {s.name: s.default for s in self.settings}
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How the user asked models to be loaded (command-line flags and config)."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to answer; `handle` and `tokenizer` belong to the plugin."""
+
+    spec: ModelSpec
+    checkpoint: str
+    handle: Any = None
+    tokenizer: Any = None
+    device: str = "cpu"
+    dtype: str = "-"
+    parameters: int = 0
+    memory_bytes: int = 0
+    max_input_tokens: int | None = None
+    decoder_start: Token | None = None
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+    piece: str
+    special: bool = False
+    added: bool = False
+
+
+@dataclass
+class Encoding:
+    """What `tokenize` made of a line: exactly the ids the model will see.
+
+    `context` carries whatever `run` and `decode` need from this step (tensors,
+    mask positions, prompt length), the way a transformers pipeline carries
+    preprocess output through to postprocess.
+    """
+
+    text: str
+    tokens: list[Token]
+    notices: list[str] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_ids(self) -> list[int]:
+        return [token.id for token in self.tokens]
+
+
+@dataclass
+class Reply:
+    """What `decode` made of the model's output."""
+
+    text: str
+    new_ids: list[int] = field(default_factory=list)
+    raw_ids: list[int] = field(default_factory=list)
+    raw_text: str = ""
+    stop_reason: str = "eos"
+    data: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+
+
+class RunControl:
+    """Handed to `run`: where streamed text goes and whether the user cancelled.
+
+    The cancel flag is an Event rather than an exception because Ctrl-C must stop
+    generation between two decoding steps, leaving what was generated so far.
+    """
+
+    def __init__(self, stream: Callable[[str], None] | None = None, clock: Callable[[], float] | None = None):
+        self._stream = stream
+        self._clock = clock or time.perf_counter
+        self.cancel_event = threading.Event()
+        self.started = self._clock()
+        self.first_token_at: float | None = None
+        self.steps = 0
+        self.streamed: list[str] = []
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    @property
+    def streaming(self) -> bool:
+        return self._stream is not None
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def step(self) -> bool:
+        """Record one decoding step; returns True when generation must stop."""
+        if self.first_token_at is None:
+            self.first_token_at = self._clock()
+        self.steps += 1
+        return self.cancel_event.is_set()
+
+    def emit(self, text: str) -> None:
+        """Stream a piece of the reply; only whole characters may be passed."""
+        if self.first_token_at is None:
+            self.first_token_at = self._clock()
+        if text:
+            self.streamed.append(text)
+            if self._stream is not None:
+                self._stream(text)

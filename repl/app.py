@@ -1,0 +1,176 @@
+"""The REPL: evaluate a line as a command or a model turn, then render the result.
+
+Reading lines is the reader's job (`repl.prompt` for a terminal, a plain
+iterator in batch mode); evaluation runs in the calling (main) thread so that
+Ctrl-C reaches generation.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, Iterable
+
+from repl import commands as builtin_commands
+from repl.api import LoadedModel, ModelError
+from repl.commands import CommandError, CommandRegistry, Result, describe_failure
+from repl.plugins import PluginError, describe_exception
+from repl.render import Renderer, human_bytes, human_count, table
+from repl.session import Session, Turn
+from repl.turn import run_turn
+
+
+class Repl:
+    def __init__(self, session: Session, renderer: Renderer | None = None, debug: bool = False):
+        self.session = session
+        self.renderer = renderer or Renderer()
+        self.debug = debug
+        self.show_stats = False
+        self.broadcast_to: list[str] | None = None
+        self.commands = CommandRegistry()
+        self.commands.add_module(builtin_commands)
+        self._add_plugin_commands()
+
+    def _add_plugin_commands(self) -> None:
+        host = self.session.host
+        for impl in host.manager.hook.register_commands.get_hookimpls():
+            plugin = impl.plugin_name
+
+            def register(name, handler, *, help="", usage="", aliases=(), plugin=plugin):
+                try:
+                    self.commands.register(name, handler, help=help, usage=usage, aliases=aliases, plugin=plugin)
+                except ValueError as exc:
+                    host.report(plugin, f"{exc}; not registered")
+
+            host.broadcast_one(impl, "register_commands", register=register)
+
+    # -- evaluation -------------------------------------------------------------
+
+    def evaluate(self, line: str) -> Result:
+        """One line in, one result out; user errors become messages, never exceptions."""
+        try:
+            if line.startswith("/") and not line.startswith("//"):
+                return self._run_command(line[1:])
+            text = line[1:] if line.startswith("//") else line
+            if not text.strip():
+                return Result()
+            return self.send(text)
+        except (CommandError, ModelError, PluginError) as exc:
+            return Result(error=describe_failure(exc))
+        except KeyboardInterrupt:
+            return Result(error="cancelled")
+        except Exception as exc:
+            if self.debug:
+                traceback.print_exc()
+            return Result(error=f"internal error: {describe_exception(exc)} (run with --debug for details)")
+
+    def _run_command(self, text: str) -> Result:
+        name, _, args = text.strip().partition(" ")
+        if not name:
+            raise CommandError("a command name must follow '/': try /help")
+        found = self.commands.find(name)
+        if found is None:
+            raise CommandError(self.unknown_command_message(name))
+        try:
+            answer = found.handler(self, args.strip())
+        except (CommandError, ModelError, PluginError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if found.plugin is None:
+                raise
+            self.session.host.report(found.plugin, f"command /{found.name} raised {describe_exception(exc)}")
+            raise PluginError(found.plugin, f"/{found.name}", describe_exception(exc), exc) from exc
+        if isinstance(answer, Result):
+            return answer
+        return Result(text="" if answer is None else str(answer))
+
+    def unknown_command_message(self, name: str) -> str:
+        hint = self.commands.nearest(name)
+        return f"unknown command /{name}" + (f"; did you mean /{hint}?" if hint else "; try /help")
+
+    def send(self, text: str) -> Result:
+        """A model line: to the active model, or to every model in broadcast mode."""
+        names = self.broadcast_to or [self.session.active_spec().name]
+        if len(names) > 1:
+            from repl.compare import compare_result
+
+            return compare_result(self, names, text)
+        return Result(turns=[self.turn(names[0], text)])
+
+    def turn(self, name: str, text: str) -> Turn:
+        self._announce_load(name)
+        write = None if self.renderer.json_mode else self.renderer.stream
+        return run_turn(self.session, name, text, write)
+
+    def load(self, name: str) -> LoadedModel:
+        self._announce_load(name)
+        return self.session.model(name)
+
+    def _announce_load(self, name: str) -> None:
+        spec = self.session.spec(name)
+        if spec.name not in self.session.loaded and not self.renderer.json_mode:
+            self.renderer.notice(f"loading {spec.name} from {self.session.checkpoint_of(spec.name)} ...")
+
+    # -- descriptions -----------------------------------------------------------
+
+    def describe_loaded(self, loaded: LoadedModel) -> str:
+        return (
+            f"{loaded.device}, {loaded.dtype}, {human_count(loaded.parameters)} parameters, "
+            f"{human_bytes(loaded.memory_bytes)}"
+        )
+
+    def describe_models(self) -> str:
+        session = self.session
+        rows = []
+        for name, spec in session.host.models().items():
+            loaded = session.loaded.get(name)
+            rows.append(
+                (
+                    ("* " if name == session.active else "  ") + name,
+                    spec.family,
+                    session.checkpoint_of(name),
+                    ", ".join(spec.aliases) or "-",
+                    self.describe_loaded(loaded) if loaded else "not loaded",
+                )
+            )
+        if not rows:
+            return "no model is registered: see /plugins"
+        return table(("model", "family", "checkpoint", "aliases", "loaded"), rows)
+
+    # -- driving ----------------------------------------------------------------
+
+    def handle(self, line: str) -> Result:
+        """Evaluate and render one line, then any new plugin problems."""
+        result = self.evaluate(line)
+        self.renderer.show(result, self.show_stats)
+        for problem in self.session.host.take_problems():
+            self.renderer.notice(problem)
+        return result
+
+    def run_lines(self, lines: Iterable[str]) -> int:
+        """Batch mode: every line as if typed; exit status 1 if any failed."""
+        failed = False
+        for line in lines:
+            result = self.handle(line)
+            failed = failed or not result.ok
+            if result.quit:
+                break
+        return 1 if failed else 0
+
+    def toolbar_facts(self) -> dict[str, Any]:
+        """What the bottom toolbar shows: active model, device, dtype, main settings, last turn."""
+        facts: dict[str, Any] = {}
+        if self.session.active is None:
+            return facts
+        spec = self.session.active_spec()
+        loaded = self.session.loaded.get(spec.name)
+        facts["model"] = spec.name
+        facts["device"] = f"{loaded.device} {loaded.dtype}" if loaded else "not loaded"
+        values = self.session.settings_of(spec.name)
+        for key in ("max_new_tokens", "do_sample", "temperature", "num_beams", "top_k", "context"):
+            if key in values:
+                facts[key] = values[key]
+        if self.broadcast_to:
+            facts["broadcast"] = ",".join(self.broadcast_to)
+        if self.session.turns:
+            facts["last"] = self.session.turns[-1].stats
+        return facts

@@ -1,0 +1,198 @@
+"""The `modelrepl` command: argument parsing, batch mode and the interactive REPL.
+
+Only light modules are imported here; torch and transformers wait until a
+model is needed, so `modelrepl --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import sys
+from typing import Sequence
+
+from repl import config as config_module
+from repl.api import LoadOptions, ModelError
+from repl.config import DEVICES, DTYPES, ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("modelrepl")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _model_choice(text: str) -> tuple[str, str | None]:
+    name, _, checkpoint = text.partition("=")
+    if not name:
+        raise argparse.ArgumentTypeError(f"expected NAME or NAME=CHECKPOINT, got {text!r}")
+    return name, checkpoint or None
+
+
+def _setting(text: str) -> tuple[str | None, str, str]:
+    key, equals, value = text.partition("=")
+    if not equals or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE or MODEL.KEY=VALUE, got {text!r}")
+    model, dot, key = key.rpartition(".")
+    return (model if dot else None), key, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="modelrepl",
+        description="A REPL for Hugging Face transformers models: seq2seq (mt0), causal (gpt2) and masked (bert), "
+        "extended by plugins. With -e or piped input it runs in batch mode.",
+        epilog="Inside the REPL, /help lists the commands.",
+    )
+    parser.add_argument("--version", action="version", version=f"modelrepl {_version()}")
+    _add_model_options(parser)
+    parser.add_argument("-e", "--execute", action="append", default=[], metavar="TEXT", help="process TEXT as if typed, then exit (repeatable)")
+    parser.add_argument("--json", action="store_true", help="batch output as one JSON object per line")
+    parser.add_argument("--no-stream", action="store_true", help="print replies only when complete")
+    parser.add_argument("--no-log", action="store_true", help="do not append turns to the transcript")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("plugins", help="list plugins: name, version, hooks, status")
+    commands.add_parser("models", help="list registered models: family, default checkpoint, aliases")
+    config_parser = commands.add_parser("config", help="where the config file is, and what it sets")
+    config_parser.add_argument("action", choices=("path", "show", "example"))
+    compare_parser = commands.add_parser("compare", help="run prompts on several models and tabulate the stats")
+    _add_model_options(compare_parser)
+    compare_parser.add_argument("prompts", nargs="?", help="file with one prompt per line (default: stdin)")
+    compare_parser.add_argument("--jsonl", metavar="PATH", help="write one JSON row per prompt and model")
+    compare_parser.add_argument("--csv", metavar="PATH", help="write one CSV row per prompt and model")
+    compare_parser.add_argument("--repeat", type=int, default=1, metavar="N", help="time each run N times after a warm-up")
+    return parser
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-m", "--model", action="append", default=[], type=_model_choice, metavar="NAME[=CHECKPOINT]", help="model to use, optionally with a checkpoint (hub id or directory); repeatable, the first is active")
+    parser.add_argument("--set", action="append", default=[], type=_setting, metavar="[MODEL.]KEY=VALUE", help="a setting, for one model or every model that takes it")
+    parser.add_argument("--device", choices=DEVICES, help="where models run (default: auto)")
+    parser.add_argument("--dtype", choices=DTYPES, help="weights' precision (default: auto, as saved)")
+    parser.add_argument("--allow-pickle", action="store_true", help="allow checkpoints with pickle (.bin) weights")
+    parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints that run their own code")
+    parser.add_argument("--config", metavar="PATH", help="config file (default: the platform's config directory)")
+
+
+def build_session(args: argparse.Namespace, config: config_module.Config):
+    """The session the flags and config describe; errors name what to fix."""
+    from repl.plugins import create_host
+    from repl.session import Session
+
+    host = create_host()
+    options = LoadOptions(
+        device=args.device or config.device,
+        dtype=args.dtype or config.dtype,
+        allow_pickle=args.allow_pickle,
+        trust_remote_code=args.trust_remote_code,
+    )
+    chosen = args.model[0][0] if args.model else config.default_model
+    session = Session(host, options, active=chosen)
+    config_module.apply_model_settings(config, session)
+    for name, checkpoint in args.model:
+        if checkpoint:
+            session.choose_checkpoint(name, checkpoint)
+    if args.no_stream or not config.stream:
+        session.set_everywhere("stream", False)
+    for model, key, value in args.set:
+        try:
+            if model:
+                session.set(model, key, value)
+            else:
+                session.set_everywhere(key, value)
+        except ValueError as exc:
+            raise ModelError(f"--set {key}={value}: {exc}") from None
+    return session
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    err = sys.stderr
+    try:
+        config = config_module.load(args.config)
+        if args.command == "config":
+            return _config_command(args.action, config)
+        if args.command == "plugins":
+            from repl.plugins import create_host
+            from repl.render import plugins_table
+
+            print(plugins_table(create_host()))
+            return EXIT_OK
+        session = build_session(args, config)
+        if args.command == "models":
+            from repl.app import Repl
+
+            print(Repl(session).describe_models())
+            return EXIT_OK
+        if args.command == "compare":
+            from repl.compare import compare_cli
+
+            return compare_cli(session, args)
+        return _run(args, config, session)
+    except (ConfigError, ModelError) as exc:
+        err.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err.write("interrupted\n")
+        return 130
+
+
+def _config_command(action: str, config: config_module.Config) -> int:
+    from repl import paths
+
+    if action == "path":
+        print(config.path or paths.config_file())
+    elif action == "show":
+        print(config_module.show(config))
+    else:
+        print(config_module.EXAMPLE, end="")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace, config: config_module.Config, session) -> int:
+    from repl.app import Repl
+    from repl.render import Renderer
+
+    repl = Repl(session, Renderer(json_mode=args.json), debug=args.debug)
+    if args.execute or not sys.stdin.isatty():
+        from repl.lines import batch_lines
+
+        for problem in session.host.take_problems():
+            repl.renderer.notice(problem)
+        if args.execute:
+            return repl.run_lines(batch_lines(args.execute))
+        return repl.run_lines(batch_lines(_stdin_lines()))
+    from repl import paths
+    from repl.prompt import TerminalReader, interact
+
+    _banner(repl)
+    interact(repl, TerminalReader(repl, paths.history_file(), config.history_size))
+    return EXIT_OK
+
+
+def _stdin_lines():
+    """Stdin as text; bytes that are not UTF-8 become U+FFFD instead of stopping the run."""
+    stream = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
+    yield from stream
+
+
+def _banner(repl) -> None:
+    session = repl.session
+    if session.active is not None:
+        spec = session.active_spec()
+        repl.renderer.out.write(
+            f"modelrepl {_version()}: {spec.name} ({spec.family}, {session.checkpoint_of(spec.name)}) is active. "
+            "/help lists commands, Ctrl-D quits.\n"
+        )
+    for problem in session.host.take_problems():
+        repl.renderer.notice(problem)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

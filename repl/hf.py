@@ -1,0 +1,307 @@
+"""Infrastructure for plugins built on transformers: loading, streaming, cancelling.
+
+This module imports torch and transformers, so plugins import it inside their
+hooks, never at module level: start-up stays instant.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+import transformers
+from transformers import AutoConfig, AutoTokenizer, GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers.generation.streamers import BaseStreamer
+from transformers.models.auto import modeling_auto
+
+from repl.api import CAUSAL, MASKED, SEQ2SEQ, LoadedModel, LoadOptions, ModelError, ModelSpec, RunControl, Token
+from repl.settings import GENERATION_KEYS
+
+FAMILY_NAMES = {SEQ2SEQ: "seq2seq (encoder-decoder)", CAUSAL: "causal LM (decoder-only)", MASKED: "masked LM (encoder-only)"}
+_HEAD_MAPPINGS = {
+    SEQ2SEQ: modeling_auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
+    CAUSAL: modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MASKED: modeling_auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+}
+_AUTO_CLASSES = {
+    SEQ2SEQ: transformers.AutoModelForSeq2SeqLM,
+    CAUSAL: transformers.AutoModelForCausalLM,
+    MASKED: transformers.AutoModelForMaskedLM,
+}
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_ARCHITECTURE_FAMILIES = (("ForMaskedLM", MASKED), ("ForConditionalGeneration", SEQ2SEQ), ("ForCausalLM", CAUSAL), ("LMHeadModel", CAUSAL))
+
+
+# -- loading --------------------------------------------------------------------
+
+
+def resolve_device(requested: str) -> str:
+    if requested != "auto":
+        if requested == "cuda" and not torch.cuda.is_available():
+            raise ModelError("--device cuda was asked for, but torch sees no CUDA device")
+        if requested == "mps" and not torch.backends.mps.is_available():
+            raise ModelError("--device mps was asked for, but torch sees no MPS device")
+        return requested
+    if torch.cuda.is_available():
+        return "cuda"
+    if torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def family_of(config: Any) -> str | None:
+    """The family a checkpoint was trained for, from its architectures, else its model type."""
+    for architecture in getattr(config, "architectures", None) or ():
+        for suffix, family in _ARCHITECTURE_FAMILIES:
+            if architecture.endswith(suffix):
+                return family
+    model_type = getattr(config, "model_type", None)
+    for family in (SEQ2SEQ, MASKED, CAUSAL):
+        if model_type in _HEAD_MAPPINGS[family]:
+            return family
+    return None
+
+
+def _is_local(checkpoint: str) -> bool:
+    return os.path.isdir(os.path.expanduser(checkpoint)) or checkpoint.startswith((".", "/", "~"))
+
+
+def _load_config(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> Any:
+    if _is_local(checkpoint):
+        directory = Path(checkpoint).expanduser()
+        if not directory.is_dir():
+            raise ModelError(f"checkpoint directory {checkpoint!r} does not exist")
+        if not (directory / "config.json").is_file():
+            raise ModelError(f"{checkpoint!r} is not a checkpoint directory: it has no config.json")
+    try:
+        return AutoConfig.from_pretrained(checkpoint, trust_remote_code=options.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelError(_unreachable_message(spec, checkpoint, exc)) from None
+
+
+def _unreachable_message(spec: ModelSpec, checkpoint: str, exc: Exception) -> str:
+    if _is_local(checkpoint):
+        return f"cannot read checkpoint {checkpoint!r}: {' '.join(str(exc).split())[:200]}"
+    from huggingface_hub import constants
+
+    where = "the hub is off (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else "the hub could not be reached or has no such model"
+    return (
+        f"checkpoint {checkpoint!r} is not in the local Hugging Face cache and {where}; "
+        f"download it once with network access, or load a local directory: /load {spec.name} /path/to/checkpoint"
+    )
+
+
+def _weights_are_pickle_only(checkpoint: str) -> bool:
+    directory = Path(checkpoint).expanduser()
+    if not directory.is_dir():
+        return False
+    names = [p.name for p in directory.iterdir()]
+    has_safetensors = any(n.endswith(".safetensors") or n.endswith(".safetensors.index.json") for n in names)
+    has_pickle = any(n.endswith((".bin", ".pt", ".pth", ".ckpt")) or n.endswith(".bin.index.json") for n in names)
+    return has_pickle and not has_safetensors
+
+
+def _pickle_refusal(checkpoint: str) -> str:
+    return (
+        f"checkpoint {checkpoint!r} has only pickle weights (.bin), which can run code when loaded; "
+        "pass --allow-pickle if you trust its source"
+    )
+
+
+def load(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> LoadedModel:
+    """Load a checkpoint of `spec.family` with the matching Auto class, safely.
+
+    Refuses a checkpoint of another family, pickle-only weights (unless
+    allowed) and checkpoints that lack the task head's weights: transformers
+    would only log those as MISSING and answer from random weights.
+    """
+    config = _load_config(spec, checkpoint, options)
+    found = family_of(config)
+    if found != spec.family:
+        kind = FAMILY_NAMES.get(found, "model of a family modelrepl does not know")
+        raise ModelError(
+            f"checkpoint {checkpoint!r} is a {config.model_type} {kind}, "
+            f"but {spec.name} needs a {FAMILY_NAMES.get(spec.family, spec.family)} checkpoint"
+        )
+    if not options.allow_pickle and _weights_are_pickle_only(checkpoint):
+        raise ModelError(_pickle_refusal(checkpoint))
+    device = resolve_device(options.device)
+    dtype = "auto" if options.dtype == "auto" else _DTYPES[options.dtype]
+    try:
+        model, info = _AUTO_CLASSES[spec.family].from_pretrained(
+            checkpoint,
+            config=config,
+            dtype=dtype,
+            device_map=device,
+            use_safetensors=None if options.allow_pickle else True,
+            trust_remote_code=options.trust_remote_code,
+            output_loading_info=True,
+        )
+    except (OSError, ValueError, EnvironmentError) as exc:
+        if not options.allow_pickle and "safetensors" in str(exc).lower():
+            raise ModelError(_pickle_refusal(checkpoint)) from None
+        raise ModelError(_unreachable_message(spec, checkpoint, exc)) from None
+    _refuse_headless(spec, checkpoint, config, info)
+    model.eval()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=options.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: {' '.join(str(exc).split())[:200]}") from None
+    parameters = model.num_parameters()
+    return LoadedModel(
+        spec=spec,
+        checkpoint=checkpoint,
+        handle=model,
+        tokenizer=tokenizer,
+        device=str(model.device),
+        dtype=str(model.dtype).removeprefix("torch."),
+        parameters=parameters,
+        memory_bytes=model.get_memory_footprint(),
+    )
+
+
+def _refuse_headless(spec: ModelSpec, checkpoint: str, config: Any, info: dict) -> None:
+    """Refuse a checkpoint saved without the task head.
+
+    Missing weights show up in the loading info, except where the head is tied
+    to the embeddings (GPT-2, mT5): transformers then ties it silently, so a
+    checkpoint saved from the bare base class is recognised by its architecture.
+    """
+    missing = sorted(key for key in info.get("missing_keys", ()) if key)
+    base_class = modeling_auto.MODEL_MAPPING_NAMES.get(config.model_type)
+    architectures = getattr(config, "architectures", None) or []
+    saved_bare = bool(architectures) and all(a == base_class or a.endswith("EncoderModel") for a in architectures)
+    if not missing and not saved_bare:
+        return
+    detail = f"{len(missing)} weights missing: " + ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+    if not missing:
+        detail = f"it was saved as {', '.join(architectures)}"
+    raise ModelError(
+        f"checkpoint {checkpoint!r} has no {FAMILY_NAMES[spec.family]} head ({detail}); "
+        "it is a base model, and would answer from random weights"
+    )
+
+
+# -- tokens ---------------------------------------------------------------------
+
+
+def describe(tokenizer: Any, ids: list[int], added: list[bool]) -> list[Token]:
+    special_ids = set(tokenizer.all_special_ids)
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    return [Token(i, piece, i in special_ids, was_added) for i, piece, was_added in zip(ids, pieces, added)]
+
+
+def added_by_tokenizer(encoding: Any, special_ids: set[int]) -> list[bool]:
+    """Which tokens the tokenizer's post-processor put in, not the user.
+
+    Those have an empty span in the text; a special token the user typed
+    (a `[MASK]`) covers characters.
+    """
+    return [
+        token_id in special_ids and start == end
+        for token_id, (start, end) in zip(encoding["input_ids"], encoding["offset_mapping"])
+    ]
+
+
+def decoder_start(model: Any, tokenizer: Any) -> Token | None:
+    start = getattr(model.generation_config, "decoder_start_token_id", None)
+    if start is None:
+        start = getattr(model.config, "decoder_start_token_id", None)
+    if start is None:
+        return None
+    return Token(start, tokenizer.convert_ids_to_tokens(start), True, True)
+
+
+def decode_text(tokenizer: Any, ids: list[int]) -> str:
+    """The reply as shown: special tokens removed, spaces exactly as the tokenizer decodes them.
+
+    Streaming and the final reply both use this, so they cannot disagree.
+    """
+    return tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+
+# -- generation -----------------------------------------------------------------
+
+
+class _CancelCriteria(StoppingCriteria):
+    """Reports each decoding step to the control, and stops when the user cancelled."""
+
+    def __init__(self, control: RunControl):
+        self.control = control
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        stop = self.control.step()
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+
+class _WholeCharacterStreamer(BaseStreamer):
+    """Streams the reply as text, holding back a partial UTF-8 character.
+
+    The whole reply is decoded again at every step and only the new suffix is
+    emitted: decoding pieces one by one loses SentencePiece spaces, and a byte-
+    level token may end in the middle of a character (decoded as U+FFFD).
+    """
+
+    def __init__(self, tokenizer: Any, control: RunControl):
+        self.tokenizer = tokenizer
+        self.control = control
+        self.ids: list[int] = []
+        self.shown = 0
+        self.prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:  # generate() first hands over the prompt or the decoder start
+            self.prompt_seen = True
+            return
+        self.ids.extend(value.reshape(-1).tolist())
+        text = decode_text(self.tokenizer, self.ids)
+        if text.endswith("\ufffd"):
+            return
+        self.control.emit(text[self.shown :])
+        self.shown = len(text)
+
+    def end(self) -> None:
+        text = decode_text(self.tokenizer, self.ids)
+        self.control.emit(text[self.shown :])
+        self.shown = len(text)
+
+
+def generation_config(model: Any, settings: dict[str, Any], **overrides: Any) -> GenerationConfig:
+    """The model's own generation config with the user's settings on top."""
+    config = GenerationConfig.from_dict({**model.generation_config.to_dict(), **{k: settings[k] for k in GENERATION_KEYS if k in settings}, **overrides})
+    return config
+
+
+def generate(model: LoadedModel, inputs: dict[str, torch.Tensor], settings: dict[str, Any], control: RunControl, **overrides: Any) -> torch.Tensor:
+    """Run `generate` so that Ctrl-C stops it between steps and text streams as it comes."""
+    config = generation_config(model.handle, settings, **overrides)
+    if settings.get("seed") is not None:
+        transformers.set_seed(settings["seed"])
+    streamer = None
+    if control.streaming and config.num_beams == 1:  # generate() refuses streamers with beam search
+        streamer = _WholeCharacterStreamer(model.tokenizer, control)
+    with torch.inference_mode():
+        return model.handle.generate(
+            **{k: v.to(model.handle.device) for k, v in inputs.items()},
+            generation_config=config,
+            stopping_criteria=StoppingCriteriaList([_CancelCriteria(control)]),
+            streamer=streamer,
+        )
+
+
+def stop_reason(new_ids: list[int], eos_ids: set[int], max_new_tokens: int) -> str:
+    """Why generation ended; the core turns it into "cancelled" when the user stopped it."""
+    if new_ids and new_ids[-1] in eos_ids:
+        return "eos"
+    if len(new_ids) >= max_new_tokens:
+        return "max_new_tokens"
+    return "eos"
+
+
+def eos_ids(model: Any) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        return set()
+    return set(eos) if isinstance(eos, (list, tuple)) else {eos}

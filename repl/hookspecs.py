@@ -1,0 +1,102 @@
+"""The hooks a modelrepl plugin can implement.
+
+A plugin is a module (or object) with functions marked ``@hookimpl``, named after
+the specs below, made known through the ``modelrepl`` entry-point group. An
+implementation may accept fewer arguments than its spec.
+
+Order of a turn: ``load_model`` (once, when the model is first needed), then for
+every line ``tokenize`` -> ``run`` -> ``decode``, then ``turn_finished`` on every
+plugin. The four model hooks are ``firstresult`` and are called only on the
+plugin that registered the model, so a plugin never sees another plugin's models
+and one faulty plugin cannot break another's.
+"""
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("modelrepl")
+hookimpl = pluggy.HookimplMarker("modelrepl")
+
+
+@hookspec
+def register_models(register):
+    """Offer models. Broadcast: called once on every plugin at start-up.
+
+    Call ``register(name, family=..., checkpoint=..., aliases=(), description="",
+    settings=(), validate_settings=None)`` once per model. ``family`` is
+    ``"seq2seq"``, ``"causal"``, ``"masked"`` or a family of the plugin's own;
+    ``checkpoint`` is the default hub id or directory; ``settings`` is a tuple of
+    :class:`repl.api.Setting` the model accepts through ``/set``;
+    ``validate_settings(settings)`` may raise ValueError for a bad combination
+    and may return a warning string for one that has no effect.
+    A name or alias that another plugin already took is refused and reported.
+    """
+
+
+@hookspec(firstresult=True)
+def load_model(spec, checkpoint, options):
+    """Load ``checkpoint`` (hub id or local directory) for the model ``spec``.
+
+    ``options`` is a :class:`repl.api.LoadOptions` (device, dtype, allow_pickle,
+    trust_remote_code). Return a :class:`repl.api.LoadedModel`. Raise
+    :class:`repl.api.ModelError` with a one-line message when the checkpoint is
+    missing, of another family, lacks the weights the task needs, or is unsafe.
+    """
+
+
+@hookspec(firstresult=True)
+def tokenize(model, text, settings, history):
+    """Turn one input line into exactly what the model will see.
+
+    ``model`` is the :class:`repl.api.LoadedModel`, ``settings`` the model's
+    current settings, ``history`` the earlier ``(input, output)`` pairs of this
+    model since the last ``/clear`` (for plugins that keep conversation context).
+    Return a :class:`repl.api.Encoding`: every token with ``special`` and
+    ``added`` marked (``added`` = put there by the tokenizer, not typed by the
+    user: mt0's ``</s>``, BERT's ``[CLS]``/``[SEP]``). Adding special tokens the
+    way the model was trained is this hook's job. Truncation goes in
+    ``notices``; input the model cannot take raises ModelError.
+    """
+
+
+@hookspec(firstresult=True)
+def run(model, encoding, settings, control):
+    """Run the model on ``encoding`` and return its raw output (any object).
+
+    This is the only hook that touches the model. ``control`` is a
+    :class:`repl.api.RunControl`: call ``control.step()`` after every decoding
+    step and stop when it returns True (the user pressed Ctrl-C), and pass whole
+    characters of the reply to ``control.emit(text)`` as they are generated.
+    """
+
+
+@hookspec(firstresult=True)
+def decode(model, encoding, output, settings):
+    """Turn ``run``'s output into a :class:`repl.api.Reply`.
+
+    ``text`` is what the user sees (special tokens removed, clean whitespace;
+    for generated text it equals what was streamed), ``raw_text`` the decoding
+    with special tokens, ``new_ids`` the generated ids (what stats count),
+    ``raw_ids`` the whole output sequence where it differs (mt0's leading
+    decoder start token), ``stop_reason`` one of
+    ``eos``, ``max_new_tokens`` or ``cancelled``, and ``data`` any structured
+    result beyond text (BERT's ``candidates``), which ``--json`` prints as is.
+    """
+
+
+@hookspec
+def register_commands(register):
+    """Add REPL commands. Broadcast: called once on every plugin at start-up.
+
+    Call ``register(name, handler, help="...", usage="", aliases=())``.
+    ``handler(repl, args)`` gets the running :class:`repl.app.Repl` and the text
+    after the command name, and returns a string to show (or None).
+    """
+
+
+@hookspec
+def turn_finished(turn):
+    """Observe a finished turn (a :class:`repl.session.Turn`). Broadcast.
+
+    Called on every plugin after each model turn, failed or cancelled turns
+    included. The return value is ignored; an exception is reported, not raised.
+    """

@@ -1,0 +1,55 @@
+"""Turning raw input lines into the inputs the REPL evaluates."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Iterator
+
+BLOCK_FENCE = '"""'
+
+
+def join_blocks(read: Callable[[bool], str]) -> Iterator[str]:
+    """Lines as the REPL evaluates them: a block between two `\"\"\"` lines is one input.
+
+    `read(continued)` returns the next raw line (continued: inside a block) and
+    raises EOFError at the end; an unfinished block at the end is still sent.
+    """
+    while True:
+        line = read(False)
+        stripped = line.strip()
+        if not stripped.startswith(BLOCK_FENCE):
+            yield line
+            continue
+        if len(stripped) >= 2 * len(BLOCK_FENCE) and stripped.endswith(BLOCK_FENCE):
+            yield stripped[len(BLOCK_FENCE) : -len(BLOCK_FENCE)]
+            continue
+        first = line.lstrip()[len(BLOCK_FENCE) :]
+        body = [first] if first else []
+        try:
+            while True:
+                more = read(True)
+                if more.rstrip().endswith(BLOCK_FENCE):
+                    tail = more.rstrip()[: -len(BLOCK_FENCE)]
+                    if tail:
+                        body.append(tail)
+                    break
+                body.append(more)
+        except EOFError:
+            yield "\n".join(body)
+            raise
+        yield "\n".join(body)
+
+
+def batch_lines(lines: Iterable[str]) -> Iterator[str]:
+    """Inputs from a file or stdin, with `\"\"\"` blocks joined, trailing newlines dropped."""
+    iterator = iter(lines)
+
+    def read(continued: bool) -> str:
+        try:
+            return next(iterator).rstrip("\r\n")
+        except StopIteration:
+            raise EOFError from None
+
+    try:
+        yield from join_blocks(read)
+    except EOFError:
+        return

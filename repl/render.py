@@ -1,0 +1,141 @@
+"""Results as terminal text or JSON lines; the one place output is formatted."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO, TYPE_CHECKING, Any, Iterable, Sequence
+
+if TYPE_CHECKING:
+    from repl.commands import Result
+    from repl.plugins import PluginHost
+    from repl.session import Stats, Turn
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def human_count(count: int) -> str:
+    for divisor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if count >= divisor:
+            return f"{count / divisor:.1f}{suffix}"
+    return str(count)
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}s"
+
+
+def stats_line(stats: Stats) -> str:
+    rate = "-" if stats.tokens_per_s is None else f"{stats.tokens_per_s:.1f} tok/s"
+    return (
+        f"[{stats.input_tokens} in, {stats.new_tokens} new, ttft {seconds(stats.ttft)}, "
+        f"{seconds(stats.seconds)}, {rate}, {stats.stop_reason}]"
+    )
+
+
+def plugins_table(host: PluginHost) -> str:
+    rows = [(s.name, s.version or "-", ", ".join(s.hooks) or "-", s.state) for s in sorted(host.statuses.values(), key=lambda s: s.name)]
+    if not rows:
+        return "no plugins are installed"
+    return table(("plugin", "version", "hooks", "status"), rows)
+
+
+def turn_record(turn: Turn) -> dict[str, Any]:
+    """The `--json` object of one model turn."""
+    if turn.error is not None:
+        return {"model": turn.model, "checkpoint": turn.checkpoint, "input": turn.input, "error": turn.error}
+    record = {
+        "model": turn.model,
+        "checkpoint": turn.checkpoint,
+        "input": turn.input,
+        "output": turn.output,
+        "stats": turn.stats.as_dict(),
+    }
+    if turn.notices:
+        record["notices"] = turn.notices
+    record.update(turn.data)
+    return record
+
+
+class Renderer:
+    """Writes results to a terminal (text) or as one JSON object per line."""
+
+    def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None, json_mode: bool = False):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.json_mode = json_mode
+
+    def stream(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def problem(self, message: str) -> None:
+        """A one-line message about something that went wrong."""
+        if self.json_mode:
+            self._json({"error": message})
+        else:
+            self.err.write(f"error: {message}\n")
+            self.err.flush()
+
+    def notice(self, message: str) -> None:
+        self.err.write(f"note: {message}\n")
+        self.err.flush()
+
+    def show(self, result: Result, show_stats: bool = False) -> None:
+        if self.json_mode:
+            self._show_json(result)
+        else:
+            self._show_text(result, show_stats)
+
+    def _show_text(self, result: Result, show_stats: bool) -> None:
+        if result.text:
+            self.out.write(result.text.rstrip("\n") + "\n")
+        for turn in result.turns:
+            self._turn_text(turn, show_stats, labelled=len(result.turns) > 1)
+        if result.error:
+            self.problem(result.error)
+        self.out.flush()
+
+    def _turn_text(self, turn: Turn, show_stats: bool, labelled: bool) -> None:
+        for notice in turn.notices:
+            self.notice(notice)
+        if turn.streamed:
+            self.out.write("\n")
+        elif turn.output:
+            self.out.write((f"[{turn.model}] " if labelled else "") + turn.output + "\n")
+        if turn.stats.stop_reason == "cancelled":
+            self.notice("cancelled: the reply above is what was generated before Ctrl-C")
+        if turn.error:
+            self.problem(turn.error)
+        elif show_stats:
+            self.out.write(stats_line(turn.stats) + "\n")
+
+    def _show_json(self, result: Result) -> None:
+        for turn in result.turns:
+            self._json(turn_record(turn))
+        for record in result.records:
+            self._json(record)
+        if result.text and not result.turns and not result.records:
+            self._json({"output": result.text})
+        if result.error:
+            self._json({"error": result.error})
+
+    def _json(self, record: dict[str, Any]) -> None:
+        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.out.flush()

@@ -1,0 +1,172 @@
+"""The state of one REPL: which model is active, what is loaded, settings and turns."""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from repl import settings as settings_module
+from repl.api import LoadedModel, LoadOptions, ModelError, ModelSpec
+from repl.plugins import PluginError, PluginHost
+from repl.suggest import nearest
+
+
+@dataclass
+class Stats:
+    input_tokens: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+    ttft: float | None = None
+    tokens_per_s: float | None = None
+    stop_reason: str = "eos"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Turn:
+    """One line sent to one model, and what came of it."""
+
+    model: str
+    checkpoint: str
+    input: str
+    output: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    stats: Stats = field(default_factory=Stats)
+    data: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    error: str | None = None
+    raw_ids: list[int] = field(default_factory=list)
+    raw_output: str = ""
+    streamed: bool = False
+    finished_at: float = field(default_factory=time.time)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        record = {
+            "model": self.model,
+            "checkpoint": self.checkpoint,
+            "input": self.input,
+            "output": self.output,
+            "settings": self.settings,
+            "stats": self.stats.as_dict(),
+            "notices": self.notices,
+            "error": self.error,
+            "finished_at": self.finished_at,
+        }
+        record.update(self.data)
+        return record
+
+
+class Session:
+    """Owns the active model, the loaded models, per-model settings and the turns."""
+
+    def __init__(self, host: PluginHost, options: LoadOptions = LoadOptions(), active: str | None = None):
+        self.host = host
+        self.options = options
+        self.loaded: dict[str, LoadedModel] = {}
+        self.checkpoints: dict[str, str] = {}
+        self.settings: dict[str, dict[str, Any]] = {}
+        self.turns: list[Turn] = []
+        self.active = self._default_active(active)
+
+    def _default_active(self, wanted: str | None) -> str | None:
+        models = self.host.models()
+        if wanted:
+            return self.spec(wanted).name
+        if "mt0" in models:
+            return "mt0"
+        return next(iter(models), None)
+
+    # -- models -----------------------------------------------------------------
+
+    def spec(self, name: str) -> ModelSpec:
+        """The model called `name` (or an alias), or ModelError naming the nearest."""
+        spec = self.host.resolve(name)
+        if spec is None:
+            known = list(self.host.models()) + [a for s in self.host.models().values() for a in s.aliases]
+            hint = nearest(name, known)
+            suffix = f"; did you mean {hint!r}?" if hint else (f"; known: {', '.join(self.host.models())}" if known else "; no model is registered")
+            raise ModelError(f"unknown model {name!r}{suffix}")
+        return spec
+
+    def active_spec(self) -> ModelSpec:
+        if self.active is None:
+            raise ModelError("no model is registered: see `modelrepl plugins` for broken plugins")
+        return self.spec(self.active)
+
+    def checkpoint_of(self, name: str) -> str:
+        spec = self.spec(name)
+        return self.checkpoints.get(spec.name, spec.checkpoint)
+
+    def choose_checkpoint(self, name: str, checkpoint: str | None) -> None:
+        spec = self.spec(name)
+        if checkpoint:
+            self.checkpoints[spec.name] = checkpoint
+        else:
+            self.checkpoints.pop(spec.name, None)
+
+    def model(self, name: str) -> LoadedModel:
+        """The loaded model, loading it on first use; a failed load registers nothing."""
+        spec = self.spec(name)
+        loaded = self.loaded.get(spec.name)
+        if loaded is not None:
+            return loaded
+        checkpoint = self.checkpoint_of(spec.name)
+        result = self.host.call(spec.plugin, "load_model", spec=spec, checkpoint=checkpoint, options=self.options)
+        if not isinstance(result, LoadedModel):
+            raise PluginError(spec.plugin, "load_model", f"returned {type(result).__name__}, expected LoadedModel")
+        self.loaded[spec.name] = result
+        return result
+
+    def unload(self, name: str) -> bool:
+        spec = self.spec(name)
+        loaded = self.loaded.pop(spec.name, None)
+        if loaded is None:
+            return False
+        del loaded
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return True
+
+    # -- settings ---------------------------------------------------------------
+
+    def settings_of(self, name: str) -> dict[str, Any]:
+        spec = self.spec(name)
+        if spec.name not in self.settings:
+            self.settings[spec.name] = settings_module.defaults(spec)
+        return self.settings[spec.name]
+
+    def set(self, name: str, key: str, value: Any) -> str | None:
+        """Change one setting of one model; ValueError if refused, a warning if it has no effect."""
+        spec = self.spec(name)
+        updated, warning = settings_module.change(spec, self.settings_of(spec.name), key, value)
+        self.settings[spec.name] = updated
+        return warning
+
+    def set_everywhere(self, key: str, value: Any) -> list[str]:
+        """Change a setting on every model that takes it (``--set KEY=VALUE`` without a model)."""
+        names = [name for name, spec in self.host.models().items() if settings_module.find_setting(spec, key)]
+        if not names:
+            raise ValueError(f"no model takes the setting {key!r}")
+        for name in names:
+            self.set(name, key, value)
+        return names
+
+    # -- turns ------------------------------------------------------------------
+
+    def history(self, name: str) -> list[tuple[str, str]]:
+        """Earlier (input, output) pairs of one model since the last /clear."""
+        return [(t.input, t.output) for t in self.turns if t.model == name and t.ok]
+
+    def clear(self) -> None:
+        self.turns.clear()

@@ -1,0 +1,249 @@
+"""Tiny but real Hugging Face checkpoints, built offline for tests.
+
+Each builder trains a real tokenizer on a small built-in corpus, builds a
+randomly initialised model with tiny dimensions, and writes everything to a
+directory with the library's own ``save_pretrained`` so that the ``Auto*``
+classes load it exactly like a hub checkpoint.
+
+Heavy libraries (torch, transformers, tokenizers, sentencepiece) are imported
+inside the functions: this module is imported by a pytest plugin, and test
+collection must stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+__all__ = ["FAMILIES", "build_checkpoint"]
+
+FAMILIES = ("mt0", "gpt2", "bert")
+
+# Every character a test may type should appear here: the T5 tokenizer of
+# transformers 5 ignores SentencePiece byte fallback, so characters missing
+# from this corpus encode to <unk>, exactly as with the real mT5 vocabulary.
+_MULTILINGUAL_CORPUS = (
+    "Translate to English: Je t'aime.",
+    "Translate to French: I love you.",
+    "Translate to German: I love you.",
+    "Translate to Chinese: I love you.",
+    "Je t'aime. Bonjour le monde, comment ça va ? Très bien, merci !",
+    "Où est la gare ? À demain, Hélène. Noël, garçon, élève, être.",
+    "Ich liebe dich. Guten Morgen! Wie geht es dir? Grüße aus München.",
+    "Die Straße ist schön. Äpfel, Öl und Übung. Tschüss!",
+    "我爱你。你好，世界！今天天气很好。谢谢你。",
+    "中文翻译：我爱你。再见，朋友们。",
+    "I love you ❤️ 😀 🎉 👍 🙂 🚀 ✨",
+    "Hello world, how are you today? The quick brown fox jumps over the lazy dog.",
+    "What is the capital of France? The capital of France is Paris.",
+    "Answer the question: is the sky blue? Yes, the sky is blue.",
+    "Summarize: the cat sat on the mat and looked at the dog.",
+    "0 1 2 3 4 5 6 7 8 9 10 100 2024 3.14 -1 +1 = % $ € @ # & * / \\ ( ) [ ] { } < > _ | ~ ` ^ \"",
+)
+
+_ENGLISH_CORPUS = (
+    "Hello world! The quick brown fox jumps over the lazy dog.",
+    "Once upon a time, there was a little model that could generate text.",
+    "The capital of France is Paris. The capital of Germany is Berlin.",
+    "def hello():\n    print('hello, world')\n",
+    "Numbers: 0 1 2 3 4 5 6 7 8 9 10 42 100 2024.",
+    "Unicode too: café, naïve, Grüße, 我爱你, 😀 🎉.",
+)
+
+_BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+# "playing" is deliberately absent so that it splits into "play", "##ing".
+_BERT_WORDS = (
+    "the a an of is was are be to in on at and or not it this that what who "
+    "where how why which capital city country france paris germany berlin "
+    "england london italy rome spain madrid man woman king queen child dog cat "
+    "hello world good bad day night love like play game music book read write "
+    "run walk go went come see saw say said do did make made time year people "
+    "i you he she we they my your his her our their yes no"
+).split()
+_BERT_SUFFIXES = ("##ing", "##ed", "##s", "##er", "##ly", "##est")
+_BERT_PUNCTUATION = tuple(".,!?;:'\"()-[]/")
+
+_GPT2_EOS = "<|endoftext|>"
+
+
+def build_checkpoint(
+    family: str,
+    directory: str | os.PathLike,
+    *,
+    head: bool = True,
+    safetensors: bool = True,
+    seed: int = 0,
+) -> pathlib.Path:
+    """Write a tiny checkpoint of ``family`` to ``directory`` and return its path.
+
+    ``head=False`` saves the bare base model (``MT5Model``, ``GPT2Model``,
+    ``BertModel``) with the same config, to exercise "no LM head" handling.
+    ``safetensors=False`` stores the weights only as a pickled
+    ``pytorch_model.bin``. The same ``seed`` gives byte-identical files.
+    Use a new or empty ``directory``: files from an earlier build with other
+    options are not removed.
+    """
+    try:
+        builder = _BUILDERS[family]
+    except KeyError:
+        raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}") from None
+    path = pathlib.Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    builder(path, head=head, safetensors=safetensors, seed=seed)
+    return path
+
+
+def _build_mt0(path: pathlib.Path, *, head: bool, safetensors: bool, seed: int) -> None:
+    import io
+
+    import sentencepiece
+    from transformers import MT5Config, MT5ForConditionalGeneration, MT5Model, T5Tokenizer
+
+    model_proto = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(_MULTILINGUAL_CORPUS),
+        model_writer=model_proto,
+        model_type="unigram",
+        vocab_size=300,
+        hard_vocab_limit=False,  # the corpus is too small to guarantee 300 pieces
+        character_coverage=1.0,  # keep every character, CJK and emoji included
+        pad_id=0,
+        eos_id=1,
+        unk_id=2,
+        bos_id=-1,  # T5 has no BOS
+        num_threads=1,  # deterministic
+        minloglevel=2,
+    )
+    (path / "spiece.model").write_bytes(model_proto.getvalue())
+    _write_json(path / "tokenizer_config.json", {"tokenizer_class": "T5Tokenizer", "extra_ids": 0})
+    tokenizer = _resave_tokenizer(T5Tokenizer, path)
+
+    config = MT5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_kv=16,
+        d_ff=64,
+        num_layers=2,
+        num_heads=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+        tokenizer_class="T5Tokenizer",
+    )
+    _save_model(MT5ForConditionalGeneration if head else MT5Model, config, path, safetensors, seed)
+
+
+def _build_gpt2(path: pathlib.Path, *, head: bool, safetensors: bool, seed: int) -> None:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model, GPT2Tokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),  # any byte sequence encodes
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_ENGLISH_CORPUS, trainer=trainer)
+    trained = json.loads(bpe.to_str())["model"]
+    # Like GPT-2, the end-of-text token takes the last id.
+    vocab = {**trained["vocab"], _GPT2_EOS: len(trained["vocab"])}
+    _write_json(path / "vocab.json", vocab)
+    merges = ["#version: 0.2"] + [" ".join(pair) for pair in trained["merges"]]
+    (path / "merges.txt").write_text("\n".join(merges) + "\n", encoding="utf-8")
+
+    n_positions = 128
+    _write_json(
+        path / "tokenizer_config.json",
+        {
+            "tokenizer_class": "GPT2Tokenizer",
+            "add_prefix_space": False,
+            "bos_token": _GPT2_EOS,
+            "eos_token": _GPT2_EOS,
+            "unk_token": _GPT2_EOS,
+            "model_max_length": n_positions,
+        },
+    )
+    tokenizer = _resave_tokenizer(GPT2Tokenizer, path)
+
+    eos_id = tokenizer.convert_tokens_to_ids(_GPT2_EOS)
+    config = GPT2Config(
+        vocab_size=len(tokenizer),
+        n_positions=n_positions,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+    )
+    _save_model(GPT2LMHeadModel if head else GPT2Model, config, path, safetensors, seed)
+
+
+def _build_bert(path: pathlib.Path, *, head: bool, safetensors: bool, seed: int) -> None:
+    import string
+
+    from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizer
+
+    # Single letters and digits (plain and "##") make every lowercase ASCII
+    # word encodable without [UNK].
+    characters = string.ascii_lowercase + string.digits
+    pieces = [
+        *_BERT_SPECIAL_TOKENS,
+        *_BERT_PUNCTUATION,
+        *characters,
+        *(f"##{c}" for c in characters),
+        *_BERT_WORDS,
+        *_BERT_SUFFIXES,
+    ]
+    (path / "vocab.txt").write_text("\n".join(pieces) + "\n", encoding="utf-8")
+    max_positions = 64
+    _write_json(
+        path / "tokenizer_config.json",
+        {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": max_positions},
+    )
+    tokenizer = _resave_tokenizer(BertTokenizer, path)
+
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_positions,
+        pad_token_id=0,
+    )
+    _save_model(BertForMaskedLM if head else BertModel, config, path, safetensors, seed)
+
+
+def _resave_tokenizer(tokenizer_class, path: pathlib.Path):
+    """Load the raw vocabulary files and save them back in the canonical layout.
+
+    The round trip adds ``tokenizer.json`` and a complete
+    ``tokenizer_config.json``, as found in hub repositories.
+    """
+    tokenizer = tokenizer_class.from_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return tokenizer
+
+
+def _save_model(model_class, config, path: pathlib.Path, safetensors: bool, seed: int) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    torch.manual_seed(seed)
+    model = model_class(config).eval()
+    model.save_pretrained(path)
+    if not safetensors:
+        # transformers 5 only writes safetensors; convert to the legacy pickle
+        # so the key set is the same in both formats.
+        weights = path / "model.safetensors"
+        torch.save(load_file(weights), path / "pytorch_model.bin")
+        weights.unlink()
+
+
+def _write_json(path: pathlib.Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+_BUILDERS = {"mt0": _build_mt0, "gpt2": _build_gpt2, "bert": _build_bert}

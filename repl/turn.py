@@ -1,0 +1,117 @@
+"""One model turn: tokenize -> run -> decode through the owning plugin's hooks."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from typing import Callable, Iterator
+
+from repl.api import Encoding, ModelError, Reply, RunControl
+from repl.plugins import PluginError
+from repl.session import Session, Stats, Turn
+
+
+@contextlib.contextmanager
+def cancel_on_interrupt(control: RunControl) -> Iterator[None]:
+    """While generating, a first Ctrl-C asks the model to stop after the current step.
+
+    A second Ctrl-C raises KeyboardInterrupt at once, for a plugin that never
+    checks the flag. Outside the main thread signals cannot be caught, so the
+    default behaviour stays.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(signum, frame):
+        if control.cancelled:
+            raise KeyboardInterrupt
+        control.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _expect(value, kind: type, plugin: str, hook: str):
+    if not isinstance(value, kind):
+        raise PluginError(plugin, hook, f"returned {type(value).__name__}, expected {kind.__name__}")
+    return value
+
+
+def tokenize(session: Session, name: str, text: str) -> Encoding:
+    """What the named model's tokenizer feeds it for `text` (loading the model if needed)."""
+    spec = session.spec(name)
+    model = session.model(spec.name)
+    encoding = session.host.call(
+        spec.plugin,
+        "tokenize",
+        model=model,
+        text=text,
+        settings=dict(session.settings_of(spec.name)),
+        history=session.history(spec.name),
+    )
+    return _expect(encoding, Encoding, spec.plugin, "tokenize")
+
+
+def run_turn(session: Session, name: str, text: str, write: Callable[[str], None] | None = None) -> Turn:
+    """Send `text` to a model and record the turn; never raises for the model's failures.
+
+    `write` receives streamed text when the model's `stream` setting is on.
+    """
+    spec = session.spec(name)
+    settings = dict(session.settings_of(spec.name))
+    turn = Turn(model=spec.name, checkpoint=session.checkpoint_of(spec.name), input=text, settings=settings)
+    control = RunControl(stream=write if settings.get("stream") else None)
+    started = None
+    try:
+        model = session.model(spec.name)
+        turn.checkpoint = model.checkpoint
+        encoding = tokenize(session, spec.name, text)
+        turn.notices.extend(encoding.notices)
+        turn.stats.input_tokens = len(encoding.tokens)
+        started = control.started = time.perf_counter()
+        with cancel_on_interrupt(control):
+            output = session.host.call(
+                spec.plugin, "run", model=model, encoding=encoding, settings=settings, control=control
+            )
+        reply = _expect(
+            session.host.call(spec.plugin, "decode", model=model, encoding=encoding, output=output, settings=settings),
+            Reply,
+            spec.plugin,
+            "decode",
+        )
+        turn.output = reply.text
+        turn.raw_output = reply.raw_text
+        turn.raw_ids = list(reply.raw_ids or reply.new_ids)
+        turn.data = dict(reply.data)
+        turn.notices.extend(reply.notices)
+        turn.stats.new_tokens = len(reply.new_ids)
+        turn.stats.stop_reason = "cancelled" if control.cancelled else reply.stop_reason
+    except (ModelError, PluginError) as exc:
+        turn.error = str(exc)
+        turn.stats.stop_reason = "error"
+    except KeyboardInterrupt:
+        turn.output = "".join(control.streamed)
+        turn.stats.stop_reason = "cancelled"
+        if started is None:
+            turn.error = "cancelled before the model answered"
+    finally:
+        turn.streamed = control.streaming and bool(control.streamed)
+        if started is not None:
+            _finish_stats(turn.stats, control, started)
+        session.turns.append(turn)
+    session.host.broadcast("turn_finished", turn=turn)
+    return turn
+
+
+def _finish_stats(stats: Stats, control: RunControl, started: float) -> None:
+    stats.seconds = time.perf_counter() - started
+    if control.first_token_at is not None:
+        stats.ttft = control.first_token_at - started
+    if stats.new_tokens and stats.seconds > 0:
+        stats.tokens_per_s = stats.new_tokens / stats.seconds
