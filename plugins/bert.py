@@ -81,6 +81,8 @@ def run(model, encoding, control):
 @hookimpl
 def decode(model, encoding, output, settings):
     tokenizer = model.tokenizer
+    # A special token ([SEP], [PAD]) is never a word that fills a gap.
+    output[:, tokenizer.all_special_ids] = float("-inf")
     probabilities = output.softmax(dim=-1)
     scores, ids = probabilities.topk(min(settings["top_k"], probabilities.shape[-1]), dim=-1)
     candidates = [
