@@ -97,4 +97,4 @@ def decode(model, encoding, output, settings):
         f"  [MASK] {number}: " + "  ".join(f"{c['token']} {c['score']:.3f}" for c in row)
         for number, row in enumerate(candidates, start=1)
     ]
-    return Reply(text="\n".join(lines), data={"candidates": candidates, "filled": filled}, raw_text=filled)
+    return Reply(text=filled, display="\n".join(lines), data={"candidates": candidates}, raw_text=filled)

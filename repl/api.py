@@ -163,12 +163,17 @@ class Encoding:
 
 @dataclass
 class Reply:
-    """What `decode` made of the model's output."""
+    """What `decode` made of the model's output.
+
+    `display` is what a terminal shows when plain `text` is not enough (BERT's
+    candidate lists); `--json` prints `text` as "output" and `data` beside it.
+    """
 
     text: str
     new_ids: list[int] = field(default_factory=list)
     raw_ids: list[int] = field(default_factory=list)
     raw_text: str = ""
+    display: str | None = None
     stop_reason: str = "eos"
     data: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)

@@ -79,7 +79,8 @@ def decode(model, encoding, output, settings):
     ``raw_ids`` the whole output sequence where it differs (mt0's leading
     decoder start token), ``stop_reason`` one of
     ``eos``, ``max_new_tokens`` or ``cancelled``, and ``data`` any structured
-    result beyond text (BERT's ``candidates``), which ``--json`` prints as is.
+    result beyond text (BERT's ``candidates``), which ``--json`` prints as is;
+    ``display``, if set, is what a terminal shows instead of ``text``.
     """
 
 

@@ -117,8 +117,8 @@ class Renderer:
             self.notice(notice)
         if turn.streamed:
             self.out.write("\n")
-        elif turn.output:
-            self.out.write((f"[{turn.model}] " if labelled else "") + turn.output + "\n")
+        elif turn.display or turn.output:
+            self.out.write((f"[{turn.model}] " if labelled else "") + (turn.display or turn.output) + "\n")
         if turn.stats.stop_reason == "cancelled":
             self.notice("cancelled: the reply above is what was generated before Ctrl-C")
         if turn.error:

@@ -42,6 +42,7 @@ class Turn:
     error: str | None = None
     raw_ids: list[int] = field(default_factory=list)
     raw_output: str = ""
+    display: str | None = None
     streamed: bool = False
     finished_at: float = field(default_factory=time.time)
 

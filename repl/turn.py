@@ -87,6 +87,7 @@ def run_turn(session: Session, name: str, text: str, write: Callable[[str], None
         )
         turn.output = reply.text
         turn.raw_output = reply.raw_text
+        turn.display = reply.display
         turn.raw_ids = list(reply.raw_ids or reply.new_ids)
         turn.data = dict(reply.data)
         turn.notices.extend(reply.notices)

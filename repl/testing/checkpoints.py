@@ -16,7 +16,7 @@ import json
 import os
 import pathlib
 
-__all__ = ["FAMILIES", "build_checkpoint"]
+__all__ = ["FAMILIES", "build_checkpoint", "teach_checkpoint"]
 
 FAMILIES = ("mt0", "gpt2", "bert")
 
@@ -92,6 +92,66 @@ def build_checkpoint(
     path.mkdir(parents=True, exist_ok=True)
     builder(path, head=head, safetensors=safetensors, seed=seed)
     return path
+
+
+def teach_checkpoint(
+    family: str,
+    directory: str | os.PathLike,
+    examples: dict[str, str],
+    *,
+    steps: int = 150,
+    seed: int = 0,
+) -> pathlib.Path:
+    """Overfit a tiny checkpoint on a few examples so that tests can expect exact answers.
+
+    ``examples`` maps an input line to the answer the model must give: for mt0
+    the generated reply, for gpt2 the continuation of the prompt, for bert the
+    word for the single ``[MASK]`` in the line. The checkpoint is saved back in
+    place, in the same format, so it loads through the normal code path.
+    """
+    import torch
+    import transformers
+
+    auto_classes = {
+        "mt0": transformers.AutoModelForSeq2SeqLM,
+        "gpt2": transformers.AutoModelForCausalLM,
+        "bert": transformers.AutoModelForMaskedLM,
+    }
+    path = pathlib.Path(directory)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    model = auto_classes[family].from_pretrained(path)
+    batches = [_training_batch(family, tokenizer, line, answer) for line, answer in examples.items()]
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(steps):
+        for batch in batches:
+            optimizer.zero_grad()
+            model(**batch).loss.backward()
+            optimizer.step()
+    model.eval()
+    model.save_pretrained(path)
+    return path
+
+
+def _training_batch(family: str, tokenizer, line: str, answer: str) -> dict:
+    import torch
+
+    if family == "mt0":
+        return {
+            "input_ids": torch.tensor([tokenizer(line).input_ids]),
+            "labels": torch.tensor([tokenizer(answer).input_ids]),
+        }
+    if family == "gpt2":
+        ids = tokenizer(line + answer).input_ids + [tokenizer.eos_token_id]
+        labels = list(ids)
+        labels[: len(tokenizer(line).input_ids)] = [-100] * len(tokenizer(line).input_ids)
+        return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels])}
+    ids = tokenizer(line).input_ids
+    labels = [-100] * len(ids)
+    (word_id,) = tokenizer(answer, add_special_tokens=False).input_ids
+    labels[ids.index(tokenizer.mask_token_id)] = word_id
+    return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels])}
 
 
 def _build_mt0(path: pathlib.Path, *, head: bool, safetensors: bool, seed: int) -> None:
