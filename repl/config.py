@@ -97,6 +97,15 @@ def _check(file: Path, data: dict[str, Any]) -> Config:
     return Config(path=file, **data)
 
 
+def default_model(config: Config, host: Any) -> str | None:
+    """The config's default model, checked against the registered models."""
+    name = config.default_model
+    if name is None or host.resolve(name) is not None:
+        return name
+    known = ", ".join(host.models()) or "none"
+    raise ConfigError(f"{config.path}: default_model = {name!r} is not allowed; it takes a registered model: {known}")
+
+
 def apply_model_settings(config: Config, session: Any) -> None:
     """Check every model table against the registered models, then apply them all at once."""
     from repl import settings as settings_module

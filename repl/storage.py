@@ -52,11 +52,14 @@ def append_line(path: str | os.PathLike, line: str) -> None:
     data = (line.rstrip("\n") + "\n").encode("utf-8")
     try:
         _private_directory(path.parent)
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+        descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         size_before = os.fstat(descriptor).st_size
+        if size_before and os.pread(descriptor, 1, size_before - 1) != b"\n":
+            # An earlier process died mid-line: end that fragment so this line stays whole.
+            data = b"\n" + data
         try:
             if os.write(descriptor, data) != len(data):
                 raise OSError(28, "short write (disk full?)")
