@@ -1,12 +1,29 @@
 """modelrepl's test kit for plugin authors.
 
 - ``repl.testing.fixtures``: pytest fixtures (``pytest_plugins = ["repl.testing.fixtures"]``).
-- ``build_checkpoint(family, directory)``: tiny real checkpoints, built offline.
+- ``build_checkpoint(family, directory)``: tiny real checkpoints, built offline;
+  ``replace_model`` puts another head (a classifier) on one.
 - ``make_host``, ``make_repl``, ``ReplDriver``: REPLs holding only chosen plugins,
   and a driver that types into the real input loop and returns structured results.
+- ``check_plugin(plugin, ...)``: a conformance check of a plugin against the hookspecs.
 """
 
-from repl.testing.checkpoints import FAMILIES, build_checkpoint
+from repl.testing.checkpoints import FAMILIES, build_checkpoint, replace_model, teach_checkpoint
+from repl.testing.conformance import ConformanceError, ConformanceReport, Finding, check_plugin
 from repl.testing.driver import DriveResult, ReplDriver, make_host, make_repl, run_lines
 
-__all__ = ["FAMILIES", "DriveResult", "ReplDriver", "build_checkpoint", "make_host", "make_repl", "run_lines"]
+__all__ = [
+    "FAMILIES",
+    "ConformanceError",
+    "ConformanceReport",
+    "DriveResult",
+    "Finding",
+    "ReplDriver",
+    "build_checkpoint",
+    "check_plugin",
+    "make_host",
+    "make_repl",
+    "replace_model",
+    "run_lines",
+    "teach_checkpoint",
+]

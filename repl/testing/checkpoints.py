@@ -16,7 +16,7 @@ import json
 import os
 import pathlib
 
-__all__ = ["FAMILIES", "build_checkpoint", "teach_checkpoint"]
+__all__ = ["FAMILIES", "build_checkpoint", "replace_model", "teach_checkpoint"]
 
 FAMILIES = ("mt0", "gpt2", "bert")
 
@@ -94,6 +94,26 @@ def build_checkpoint(
     return path
 
 
+def replace_model(directory: str | os.PathLike, model_class: str, *, seed: int = 0, **config_changes) -> pathlib.Path:
+    """Swap a tiny checkpoint's model for a freshly initialised ``model_class``; keep its tokenizer.
+
+    For plugins that add a task to a built-in family's architecture, e.g. a
+    sequence classifier on the tiny BERT vocabulary::
+
+        replace_model(build_checkpoint("bert", directory), "BertForSequenceClassification",
+                      id2label={0: "NEGATIVE", 1: "POSITIVE"})
+
+    ``model_class`` is the name of a transformers class; ``config_changes``
+    override the saved config (label names, ``problem_type``).
+    """
+    import transformers
+
+    path = pathlib.Path(directory)
+    config = transformers.AutoConfig.from_pretrained(path, **config_changes)
+    _save_model(getattr(transformers, model_class), config, path, safetensors=True, seed=seed)
+    return path
+
+
 def teach_checkpoint(
     family: str,
     directory: str | os.PathLike,
@@ -106,7 +126,7 @@ def teach_checkpoint(
 
     ``examples`` maps an input line to the answer the model must give: for mt0
     the generated reply, for gpt2 the continuation of the prompt, for bert the
-    word for the single ``[MASK]`` in the line. The checkpoint is saved back in
+    vocabulary piece for the single ``[MASK]`` in the line (``"paris"``, ``"##ing"``). The checkpoint is saved back in
     place, in the same format, so it loads through the normal code path.
     """
     import torch
@@ -149,7 +169,7 @@ def _training_batch(family: str, tokenizer, line: str, answer: str) -> dict:
         return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels])}
     ids = tokenizer(line).input_ids
     labels = [-100] * len(ids)
-    (word_id,) = tokenizer(answer, add_special_tokens=False).input_ids
+    word_id = tokenizer.convert_tokens_to_ids(answer)  # a piece such as "##ing", not text
     labels[ids.index(tokenizer.mask_token_id)] = word_id
     return {"input_ids": torch.tensor([ids]), "labels": torch.tensor([labels])}
 

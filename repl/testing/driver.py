@@ -17,10 +17,22 @@ from repl.render import Renderer
 from repl.session import Session
 
 
-def make_host(*plugins: ModuleType | tuple[str, Any], entry_points: bool = False) -> PluginHost:
-    """A fresh plugin host holding only the given plugins (modules, or (name, object) pairs)."""
-    named = [p if isinstance(p, tuple) else (p.__name__.rsplit(".", 1)[-1], p) for p in plugins]
-    return create_host(named, entry_points=entry_points)
+def make_host(*plugins: str | ModuleType | tuple[str, Any], entry_points: bool = False) -> PluginHost:
+    """A fresh plugin host holding only the given plugins.
+
+    Each is a module, a ``(name, object)`` pair, or the name of an installed
+    ``modelrepl`` entry point, loaded the way modelrepl loads it.
+    """
+    installed = [p for p in plugins if isinstance(p, str)]
+    objects = [p for p in plugins if not isinstance(p, str)]
+    named = [p if isinstance(p, tuple) else (p.__name__.rsplit(".", 1)[-1], p) for p in objects]
+    host = create_host(named, entry_points=entry_points)
+    if installed:
+        host.load_entry_points(only=installed)
+        unknown = [name for name in installed if name not in host.statuses]
+        if unknown:
+            raise ValueError(f"no modelrepl entry point named {', '.join(map(repr, unknown))}")
+    return host
 
 
 def make_repl(

@@ -22,6 +22,11 @@ def tiny_checkpoints(tmp_path_factory) -> dict[str, Path]:
     return {family: build_checkpoint(family, root / family) for family in FAMILIES}
 
 
+def pytest_configure(config):
+    """Let tests name the hookspecs they exercise, as ``@pytest.mark.hookspec("tokenize")``."""
+    config.addinivalue_line("markers", "hookspec(*names): the modelrepl hookspecs a test exercises")
+
+
 @pytest.fixture
 def plugin_host():
     """A factory of fresh plugin hosts holding only the plugins passed to it."""
@@ -29,18 +34,32 @@ def plugin_host():
 
 
 @pytest.fixture
+def plugin_repl():
+    """A factory of REPLs holding only the plugins passed to it (modules, pairs or entry-point names).
+
+    ``plugin_repl("echo", active="shout")``; keyword arguments go to ``make_repl``.
+    """
+
+    def build(*plugins, **options):
+        return make_repl(make_host(*plugins), **options)
+
+    return build
+
+
+@pytest.fixture
 def builtin_repl(tiny_checkpoints):
     """A factory of REPLs with the built-in plugins, loaded through their entry points, on tiny checkpoints."""
 
     def build(active: str | None = None, json_mode: bool = False, **settings):
-        host = _builtin_host()
+        host = builtin_host()
         checkpoints = {family: str(path) for family, path in tiny_checkpoints.items()}
         return make_repl(host, active=active, checkpoints=checkpoints, json_mode=json_mode, settings=settings or None)
 
     return build
 
 
-def _builtin_host():
+def builtin_host():
+    """A fresh host with only the built-in plugins, loaded through their entry points."""
     from repl.plugins import PluginHost
 
     host = PluginHost()

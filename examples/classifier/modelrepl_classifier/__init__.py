@@ -1,0 +1,88 @@
+"""classifier: sequence-classification checkpoints, answering with labels and scores.
+
+Any ``*ForSequenceClassification`` checkpoint loads (sentiment, topic, toxicity
+...); the default is DistilBERT fine-tuned on SST-2. The line is encoded the
+way the model was trained (``[CLS] ... [SEP]`` for BERT-like models), the model
+runs once, and the reply lists the labels, most likely first: softmax scores,
+or independent sigmoid scores for a multi-label checkpoint.
+"""
+
+from repl import hookimpl
+from repl.api import Encoding, ModelError, Reply, Setting
+
+FAMILY = "classifier"
+DEFAULT_CHECKPOINT = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
+TOP_K = Setting("top_k", int, 5, "labels shown, most likely first", minimum=1, maximum=1000)
+
+
+@hookimpl
+def register_models(register):
+    register(
+        "sentiment",
+        family=FAMILY,
+        checkpoint=DEFAULT_CHECKPOINT,
+        aliases=("sst2",),
+        description="labels a sentence: 'I loved it.' -> POSITIVE 0.999",
+        settings=(TOP_K,),
+    )
+
+
+def is_classifier(config) -> bool:
+    return any(name.endswith("ForSequenceClassification") for name in getattr(config, "architectures", None) or ())
+
+
+@hookimpl
+def load_model(spec, checkpoint, options):
+    import transformers
+
+    from repl import hf
+
+    model = hf.load(
+        spec, checkpoint, options, auto_class=transformers.AutoModelForSequenceClassification, accepts=is_classifier
+    )
+    positions = getattr(model.handle.config, "max_position_embeddings", None)
+    model.max_input_tokens = min(filter(None, (positions, model.tokenizer.model_max_length)))
+    return model
+
+
+@hookimpl
+def tokenize(model, text):
+    from repl import hf
+
+    tokenizer = model.tokenizer
+    encoded = tokenizer(text, return_offsets_mapping=True)
+    ids = encoded["input_ids"]
+    added = hf.added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
+    if all(added):
+        raise ModelError(f"the line has no text {model.spec.name}'s tokenizer can read")
+    notices = []
+    limit = model.max_input_tokens
+    if len(ids) > limit:
+        # Keep the closing [SEP]: the model never saw a sequence without it.
+        notices.append(f"input truncated to {limit} tokens: {len(ids) - limit} dropped from the end")
+        ids, added = ids[: limit - 1] + ids[-1:], added[: limit - 1] + added[-1:]
+    return Encoding(text, hf.describe(tokenizer, ids, added), notices)
+
+
+@hookimpl
+def run(model, encoding, control):
+    import torch
+
+    input_ids = torch.tensor([encoding.input_ids], device=model.handle.device)
+    with torch.inference_mode():
+        logits = model.handle(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits
+    control.step()
+    return logits[0].float().cpu()
+
+
+@hookimpl
+def decode(model, output, settings):
+    config = model.handle.config
+    scores = output.sigmoid() if config.problem_type == "multi_label_classification" else output.softmax(dim=-1)
+    ranked = sorted(enumerate(scores.tolist()), key=lambda pair: pair[1], reverse=True)[: settings["top_k"]]
+    labels = [{"label": config.id2label[index], "score": round(score, 6)} for index, score in ranked]
+    return Reply(
+        text="  ".join(f"{entry['label']} {entry['score']:.3f}" for entry in labels),
+        raw_text=labels[0]["label"],
+        data={"labels": labels},
+    )
