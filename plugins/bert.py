@@ -49,7 +49,8 @@ def tokenize(model, text):
         raise ModelError(HOW_TO)
     if masks_in_text > MOST_MASKS:
         raise ModelError(f"{masks_in_text} masks in one line; {NAME} fills at most {MOST_MASKS} at once")
-    encoded = tokenizer(_MASK_SPELLINGS.sub(tokenizer.mask_token, text), return_offsets_mapping=True)
+    # verbose=False: truncation is done below and noticed; transformers would warn of "indexing errors".
+    encoded = tokenizer(_MASK_SPELLINGS.sub(tokenizer.mask_token, text), return_offsets_mapping=True, verbose=False)
     ids = encoded["input_ids"]
     added = hf.added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
     notices = []

@@ -48,7 +48,8 @@ def tokenize(model, text, settings, history):
             f"max_new_tokens {settings['max_new_tokens']} leaves no room for input in "
             f"{NAME}'s {model.max_input_tokens} positions; lower it with /set max_new_tokens"
         )
-    encoded = tokenizer(text, return_offsets_mapping=True)
+    # verbose=False: truncation is done below and noticed; transformers would warn of "indexing errors".
+    encoded = tokenizer(text, return_offsets_mapping=True, verbose=False)
     ids = encoded["input_ids"]
     if not ids:
         raise ModelError("the line has no text gpt2's tokenizer can read")

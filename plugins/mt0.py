@@ -43,7 +43,7 @@ def tokenize(model, text):
     from repl import hf
 
     tokenizer = model.tokenizer
-    encoded = tokenizer(text, return_offsets_mapping=True)
+    encoded = tokenizer(text, return_offsets_mapping=True, verbose=False)  # truncation is done and noticed below
     ids = encoded["input_ids"]
     added = hf.added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
     if all(added):

@@ -80,12 +80,17 @@ class Setting:
             return "one of " + ", ".join(self.choices)
         noun = "a whole number" if self.kind is int else "a number"
         if self.minimum is not None and self.maximum is not None:
-            noun += f" from {self.minimum:g} to {self.maximum:g}"
+            noun += f" from {_bound(self.minimum)} to {_bound(self.maximum)}"
         elif self.minimum is not None:
-            noun += f" of at least {self.minimum:g}"
+            noun += f" of at least {_bound(self.minimum)}"
         elif self.maximum is not None:
-            noun += f" of at most {self.maximum:g}"
+            noun += f" of at most {_bound(self.maximum)}"
         return noun + (" (or none)" if self.optional else "")
+
+
+def _bound(value: float) -> str:
+    """A range limit as the user would type it: `:g` alone shows 2**32 - 1 as 4.29497e+09."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ import traceback
 from typing import Any, Iterable
 
 from repl import commands as builtin_commands
+from repl import compare, xray
+from repl import sessions as session_commands
 from repl.api import LoadedModel, ModelError
 from repl.commands import CommandError, CommandRegistry, Result, describe_failure
 from repl.plugins import PluginError, describe_exception
 from repl.render import Renderer, human_bytes, human_count, table
 from repl.session import Session, Turn
+from repl.transcript import Transcript
 from repl.turn import run_turn
 
 
@@ -26,8 +29,10 @@ class Repl:
         self.debug = debug
         self.show_stats = False
         self.broadcast_to: list[str] | None = None
+        self.transcript: Transcript | None = None
         self.commands = CommandRegistry()
-        self.commands.add_module(builtin_commands)
+        for module in (builtin_commands, compare, xray, session_commands):
+            self.commands.add_module(module)
         self._add_plugin_commands()
 
     def _add_plugin_commands(self) -> None:
@@ -64,9 +69,10 @@ class Repl:
             return Result(error=f"internal error: {describe_exception(exc)} (run with --debug for details)")
 
     def _run_command(self, text: str) -> Result:
-        name, _, args = text.strip().partition(" ")
-        if not name:
+        words = text.split(maxsplit=1)  # a tab or a newline (Esc-Enter) ends the name as a space does
+        if not words:
             raise CommandError("a command name must follow '/': try /help")
+        name, args = words[0], "".join(words[1:])
         found = self.commands.find(name)
         if found is None:
             raise CommandError(self.unknown_command_message(name))
@@ -91,15 +97,16 @@ class Repl:
         """A model line: to the active model, or to every model in broadcast mode."""
         names = self.broadcast_to or [self.session.active_spec().name]
         if len(names) > 1:
-            from repl.compare import compare_result
-
-            return compare_result(self, names, text)
+            return compare.compare_result(self, names, text)
         return Result(turns=[self.turn(names[0], text)])
 
-    def turn(self, name: str, text: str) -> Turn:
+    def turn(self, name: str, text: str, stream: bool = True) -> Turn:
         self._announce_load(name)
-        write = None if self.renderer.json_mode else self.renderer.stream
-        return run_turn(self.session, name, text, write)
+        write = self.renderer.stream if stream and not self.renderer.json_mode else None
+        turn = run_turn(self.session, name, text, write)
+        if self.transcript is not None:
+            self.transcript.record(turn)
+        return turn
 
     def load(self, name: str) -> LoadedModel:
         self._announce_load(name)

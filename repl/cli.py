@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--model", action="append", default=[], type=_model_choice, metavar="NAME[=CHECKPOINT]", help="model to use, optionally with a checkpoint (hub id or directory); repeatable, the first is active")
-    parser.add_argument("--set", action="append", default=[], type=_setting, metavar="[MODEL.]KEY=VALUE", help="a setting, for one model or every model that takes it")
+    parser.add_argument("--set", action="append", default=[], type=_setting, metavar="[MODEL.]KEY=VALUE", help="a setting for MODEL, or for every model named with -m (default: the active one)")
     parser.add_argument("--device", choices=DEVICES, help="where models run (default: auto)")
     parser.add_argument("--dtype", choices=DTYPES, help="weights' precision (default: auto, as saved)")
     parser.add_argument("--allow-pickle", action="store_true", help="allow checkpoints with pickle (.bin) weights")
@@ -83,6 +83,7 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
     """The session the flags and config describe; errors name what to fix."""
     from repl.plugins import create_host
     from repl.session import Session
+    from repl.settings import find_setting
 
     host = create_host()
     options = LoadOptions(
@@ -91,7 +92,7 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
         allow_pickle=args.allow_pickle,
         trust_remote_code=args.trust_remote_code,
     )
-    chosen = args.model[0][0] if args.model else config.default_model
+    chosen = args.model[0][0] if args.model else config_module.default_model(config, host)
     session = Session(host, options, active=chosen)
     config_module.apply_model_settings(config, session)
     for name, checkpoint in args.model:
@@ -99,12 +100,15 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
             session.choose_checkpoint(name, checkpoint)
     if args.no_stream or not config.stream:
         session.set_everywhere("stream", False)
+    # A setting without MODEL. is for the named models that take it, not every installed one.
+    named = [name for name, _ in args.model] or ([session.active] if session.active else [])
     for model, key, value in args.set:
+        targets = [model] if model else [name for name in named if find_setting(session.spec(name), key)]
         try:
-            if model:
-                session.set(model, key, value)
-            else:
-                session.set_everywhere(key, value)
+            if not targets:
+                raise ValueError(f"none of {', '.join(named) or 'the models'} takes the setting {key!r}")
+            for name in targets:
+                session.set(name, key, value)
         except ValueError as exc:
             raise ModelError(f"--set {key}={value}: {exc}") from None
     return session
@@ -119,10 +123,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             return _config_command(args.action, config)
         if args.command == "plugins":
+            from repl.app import Repl
             from repl.plugins import create_host
             from repl.render import plugins_table
+            from repl.session import Session
 
-            print(plugins_table(create_host()))
+            host = create_host()
+            Repl(Session(host))  # runs the start-up hooks, where most plugin faults show
+            print(plugins_table(host))
             return EXIT_OK
         session = build_session(args, config)
         if args.command == "models":
@@ -160,6 +168,11 @@ def _run(args: argparse.Namespace, config: config_module.Config, session) -> int
     from repl.render import Renderer
 
     repl = Repl(session, Renderer(json_mode=args.json), debug=args.debug)
+    if config.log and not args.no_log:
+        from repl.paths import transcript_file
+        from repl.transcript import Transcript
+
+        repl.transcript = Transcript(transcript_file(), repl.renderer.notice)
     if args.execute or not sys.stdin.isatty():
         from repl.lines import batch_lines
 

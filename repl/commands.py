@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from repl import settings as settings_module
 from repl.api import ModelError
+from repl.plugins import PluginError
+from repl.render import one_line
 from repl.suggest import nearest
 
 if TYPE_CHECKING:
@@ -245,6 +247,6 @@ def quit_command(repl: Repl, args: str) -> Result:
 
 
 def describe_failure(exc: Exception) -> str:
-    if isinstance(exc, (CommandError, ModelError)):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, (CommandError, ModelError, PluginError)):  # their messages already say what failed
+        return one_line(str(exc))
+    return one_line(f"{type(exc).__name__}: {exc}")

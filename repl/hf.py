@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import transformers
@@ -70,7 +70,9 @@ def _is_local(checkpoint: str) -> bool:
 
 def _load_config(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> Any:
     if _is_local(checkpoint):
-        directory = Path(checkpoint).expanduser()
+        directory = Path(os.path.expanduser(checkpoint))  # Path.expanduser raises for an unknown ~user
+        if directory.exists() and not directory.is_dir():
+            raise ModelError(f"{checkpoint!r} is a file; a checkpoint is a directory with config.json and weights")
         if not directory.is_dir():
             raise ModelError(f"checkpoint directory {checkpoint!r} does not exist")
         if not (directory / "config.json").is_file():
@@ -78,6 +80,11 @@ def _load_config(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> Any:
     try:
         return AutoConfig.from_pretrained(checkpoint, trust_remote_code=options.trust_remote_code)
     except (OSError, ValueError) as exc:
+        if not options.trust_remote_code and "trust_remote_code" in str(exc):
+            raise ModelError(
+                f"checkpoint {checkpoint!r} comes with its own Python code, which would run on this machine; "
+                "pass --trust-remote-code if you trust its source"
+            ) from None
         raise ModelError(_unreachable_message(spec, checkpoint, exc)) from None
 
 
@@ -94,7 +101,7 @@ def _unreachable_message(spec: ModelSpec, checkpoint: str, exc: Exception) -> st
 
 
 def _weights_are_pickle_only(checkpoint: str) -> bool:
-    directory = Path(checkpoint).expanduser()
+    directory = Path(os.path.expanduser(checkpoint))
     if not directory.is_dir():
         return False
     names = [p.name for p in directory.iterdir()]
@@ -110,16 +117,27 @@ def _pickle_refusal(checkpoint: str) -> str:
     )
 
 
-def load(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> LoadedModel:
+def load(
+    spec: ModelSpec,
+    checkpoint: str,
+    options: LoadOptions,
+    *,
+    auto_class: Any = None,
+    accepts: Callable[[Any], bool] | None = None,
+) -> LoadedModel:
     """Load a checkpoint of `spec.family` with the matching Auto class, safely.
 
     Refuses a checkpoint of another family, pickle-only weights (unless
     allowed) and checkpoints that lack the task head's weights: transformers
     would only log those as MISSING and answer from random weights.
+
+    A plugin with a family of its own passes both the ``auto_class`` that
+    loads it (``transformers.AutoModelForSequenceClassification``) and
+    ``accepts(config)``, which tells whether a checkpoint's config is of that family.
     """
     config = _load_config(spec, checkpoint, options)
     found = family_of(config)
-    if found != spec.family:
+    if not (accepts(config) if accepts is not None else found == spec.family):
         kind = FAMILY_NAMES.get(found, "model of a family modelrepl does not know")
         raise ModelError(
             f"checkpoint {checkpoint!r} is a {config.model_type} {kind}, "
@@ -130,7 +148,7 @@ def load(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> LoadedModel:
     device = resolve_device(options.device)
     dtype = "auto" if options.dtype == "auto" else _DTYPES[options.dtype]
     try:
-        model, info = _AUTO_CLASSES[spec.family].from_pretrained(
+        model, info = (auto_class or _AUTO_CLASSES[spec.family]).from_pretrained(
             checkpoint,
             config=config,
             dtype=dtype,
@@ -140,7 +158,7 @@ def load(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> LoadedModel:
             output_loading_info=True,
         )
     except (OSError, ValueError, EnvironmentError) as exc:
-        if not options.allow_pickle and "safetensors" in str(exc).lower():
+        if not options.allow_pickle and not _is_local(checkpoint) and "safetensors" in str(exc).lower():
             raise ModelError(_pickle_refusal(checkpoint)) from None
         raise ModelError(_unreachable_message(spec, checkpoint, exc)) from None
     _refuse_headless(spec, checkpoint, config, info)
@@ -149,6 +167,10 @@ def load(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=options.trust_remote_code)
     except (OSError, ValueError) as exc:
         raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: {' '.join(str(exc).split())[:200]}") from None
+    if len(tokenizer) - len(set(tokenizer.all_special_ids)) <= 1:
+        # transformers 5 builds an empty tokenizer when the vocabulary files are missing, instead of
+        # failing: special tokens only, plus SentencePiece's word-boundary piece.
+        raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: its vocabulary files are missing")
     parameters = model.num_parameters()
     return LoadedModel(
         spec=spec,
@@ -179,7 +201,7 @@ def _refuse_headless(spec: ModelSpec, checkpoint: str, config: Any, info: dict) 
     if not missing:
         detail = f"it was saved as {', '.join(architectures)}"
     raise ModelError(
-        f"checkpoint {checkpoint!r} has no {FAMILY_NAMES[spec.family]} head ({detail}); "
+        f"checkpoint {checkpoint!r} has no {FAMILY_NAMES.get(spec.family, spec.family)} head ({detail}); "
         "it is a base model, and would answer from random weights"
     )
 

@@ -77,7 +77,11 @@ class PluginHost:
         except Exception as exc:
             if self.manager.is_registered(plugin):
                 self.manager.unregister(plugin)
-            self._mark_broken(status, describe_exception(exc))
+            reason = describe_exception(exc)
+            if isinstance(exc, pluggy.PluginValidationError):
+                # Its first line names only the hook; the lines after it say what is wrong.
+                reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            self._mark_broken(status, reason)
             return False
         status.hooks = sorted(caller.name for caller in self.manager.get_hookcallers(plugin) or ())
         self._models = None
@@ -133,7 +137,7 @@ class PluginHost:
         accepted = {name: kwargs[name] for name in impl.argnames if name in kwargs}
         try:
             return impl.function(**accepted)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the REPL
             self.report(impl.plugin_name, f"{hook} raised {describe_exception(exc)}")
             return None
 
@@ -149,11 +153,19 @@ class PluginHost:
             return caller(**kwargs)
         except (KeyboardInterrupt, PluginError):
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             if _is_user_error(exc):
                 raise
             self.report(plugin, f"{hook} raised {describe_exception(exc)}")
             raise PluginError(plugin, hook, describe_exception(exc), exc) from exc
+
+    def expect(self, plugin: str, hook: str, value: Any, kind: type) -> Any:
+        """`value` if it is a `kind`; otherwise the plugin's problem is reported and PluginError raised."""
+        if isinstance(value, kind):
+            return value
+        reason = f"returned {type(value).__name__}, expected {kind.__name__}"
+        self.report(plugin, f"{hook} {reason}")
+        raise PluginError(plugin, hook, reason)
 
     # -- models -----------------------------------------------------------------
 

@@ -165,5 +165,8 @@ class TerminalReader:
 
 def interact(repl: Repl, reader: TerminalReader) -> None:
     for line in reader.lines():
-        if repl.handle(line).quit:
-            return
+        try:
+            if repl.handle(line).quit:
+                return
+        except KeyboardInterrupt:  # a Ctrl-C that lands between evaluation and the next prompt
+            continue

@@ -21,6 +21,15 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def one_line(message: str) -> str:
+    """A message as one line with nothing a terminal would act on.
+
+    Messages quote what the user typed or what a plugin said, which may hold a
+    newline or an escape sequence; these are shown as escapes instead.
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 def human_bytes(count: int) -> str:
     size = float(count)
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -88,9 +97,9 @@ class Renderer:
     def problem(self, message: str) -> None:
         """A one-line message about something that went wrong."""
         if self.json_mode:
-            self._json({"error": message})
+            self._json({"error": one_line(message)})
         else:
-            self.err.write(f"error: {message}\n")
+            self.err.write(f"error: {one_line(message)}\n")
             self.err.flush()
 
     def notice(self, message: str) -> None:

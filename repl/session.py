@@ -10,7 +10,7 @@ from typing import Any
 
 from repl import settings as settings_module
 from repl.api import LoadedModel, LoadOptions, ModelError, ModelSpec
-from repl.plugins import PluginError, PluginHost
+from repl.plugins import PluginHost
 from repl.suggest import nearest
 
 
@@ -122,9 +122,7 @@ class Session:
             return loaded
         checkpoint = self.checkpoint_of(spec.name)
         result = self.host.call(spec.plugin, "load_model", spec=spec, checkpoint=checkpoint, options=self.options)
-        if not isinstance(result, LoadedModel):
-            raise PluginError(spec.plugin, "load_model", f"returned {type(result).__name__}, expected LoadedModel")
-        self.loaded[spec.name] = result
+        self.loaded[spec.name] = self.host.expect(spec.plugin, "load_model", result, LoadedModel)
         return result
 
     def unload(self, name: str) -> bool:

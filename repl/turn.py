@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 import time
@@ -10,6 +11,7 @@ from typing import Callable, Iterator
 
 from repl.api import Encoding, ModelError, Reply, RunControl
 from repl.plugins import PluginError
+from repl.render import one_line
 from repl.session import Session, Stats, Turn
 
 
@@ -37,12 +39,6 @@ def cancel_on_interrupt(control: RunControl) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _expect(value, kind: type, plugin: str, hook: str):
-    if not isinstance(value, kind):
-        raise PluginError(plugin, hook, f"returned {type(value).__name__}, expected {kind.__name__}")
-    return value
-
-
 def tokenize(session: Session, name: str, text: str) -> Encoding:
     """What the named model's tokenizer feeds it for `text` (loading the model if needed)."""
     spec = session.spec(name)
@@ -55,7 +51,7 @@ def tokenize(session: Session, name: str, text: str) -> Encoding:
         settings=dict(session.settings_of(spec.name)),
         history=session.history(spec.name),
     )
-    return _expect(encoding, Encoding, spec.plugin, "tokenize")
+    return session.host.expect(spec.plugin, "tokenize", encoding, Encoding)
 
 
 def run_turn(session: Session, name: str, text: str, write: Callable[[str], None] | None = None) -> Turn:
@@ -79,22 +75,22 @@ def run_turn(session: Session, name: str, text: str, write: Callable[[str], None
             output = session.host.call(
                 spec.plugin, "run", model=model, encoding=encoding, settings=settings, control=control
             )
-        reply = _expect(
-            session.host.call(spec.plugin, "decode", model=model, encoding=encoding, output=output, settings=settings),
-            Reply,
+        reply = session.host.expect(
             spec.plugin,
             "decode",
+            session.host.call(spec.plugin, "decode", model=model, encoding=encoding, output=output, settings=settings),
+            Reply,
         )
         turn.output = reply.text
         turn.raw_output = reply.raw_text
         turn.display = reply.display
         turn.raw_ids = list(reply.raw_ids or reply.new_ids)
-        turn.data = dict(reply.data)
+        turn.data = _json_data(session, spec.plugin, reply.data)
         turn.notices.extend(reply.notices)
         turn.stats.new_tokens = len(reply.new_ids)
         turn.stats.stop_reason = "cancelled" if control.cancelled else reply.stop_reason
     except (ModelError, PluginError) as exc:
-        turn.error = str(exc)
+        turn.error = one_line(str(exc))
         turn.stats.stop_reason = "error"
     except KeyboardInterrupt:
         turn.output = "".join(control.streamed)
@@ -108,6 +104,19 @@ def run_turn(session: Session, name: str, text: str, write: Callable[[str], None
         session.turns.append(turn)
     session.host.broadcast("turn_finished", turn=turn)
     return turn
+
+
+def _json_data(session: Session, plugin: str, data: object) -> dict:
+    """A reply's data goes to --json, transcripts and saved sessions, so it must be a JSON object."""
+    try:
+        if not isinstance(data, dict):
+            raise TypeError(f"it is a {type(data).__name__}")
+        json.dumps(data)
+    except (TypeError, ValueError) as exc:
+        problem = f"returned data that is not a JSON object ({exc})"
+        session.host.report(plugin, f"decode {problem}")
+        raise PluginError(plugin, "decode", problem) from None
+    return dict(data)
 
 
 def _finish_stats(stats: Stats, control: RunControl, started: float) -> None:

@@ -1,4 +1,9 @@
+import os
+
 import pytest
+
+# Set before anything imports huggingface_hub, which reads it once: no test may reach the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 pytest_plugins = ["repl.testing.fixtures"]
 
@@ -8,5 +13,33 @@ def isolated_user_dirs(tmp_path, monkeypatch):
     """No test reads or writes the real user's config, history or transcript, or the network."""
     for variable in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
         monkeypatch.setenv(variable, str(tmp_path / variable.lower()))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("MODELREPL_PLUGINS", raising=False)
+
+
+TAUGHT = {
+    "mt0": {"Translate to English: Je t'aime.": "I love you."},
+    "gpt2": {"Say hi in Chinese:": " 我爱你 😀 🎉"},
+    "bert": {"the capital of france is [MASK] .": "paris", "we like play [MASK] games .": "##ing"},
+}
+
+
+@pytest.fixture(scope="session")
+def taught_checkpoints(tmp_path_factory):
+    """Tiny checkpoints overfit on TAUGHT, so replies can be asserted exactly."""
+    from repl.testing import build_checkpoint, teach_checkpoint
+
+    root = tmp_path_factory.mktemp("taught")
+    return {family: teach_checkpoint(family, build_checkpoint(family, root / family), examples) for family, examples in TAUGHT.items()}
+
+
+@pytest.fixture
+def taught_repl(taught_checkpoints):
+    """A factory of REPLs with the built-in plugins (through their entry points) on taught checkpoints."""
+    from repl.testing import make_repl
+    from repl.testing.fixtures import builtin_host
+
+    def build(active=None, json_mode=False, **settings):
+        checkpoints = {family: str(path) for family, path in taught_checkpoints.items()}
+        return make_repl(builtin_host(), active=active, checkpoints=checkpoints, json_mode=json_mode, settings=settings or None)
+
+    return build

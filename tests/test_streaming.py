@@ -1,0 +1,98 @@
+"""Streaming: whole characters only, in order, adding up to the reply; stats per turn."""
+
+import json
+import os
+import subprocess
+import sys
+
+from repl.api import RunControl
+from repl.prompt import _toolbar
+from repl.turn import run_turn
+
+
+def test_streamed_chunks_add_up_to_the_reply_without_broken_characters(taught_repl):
+    repl = taught_repl(active="gpt2")
+    chunks = []
+    turn = run_turn(repl.session, "gpt2", "Say hi in Chinese:", chunks.append)
+    assert turn.streamed
+    assert "".join(chunks) == turn.output == " 我爱你 😀 🎉"
+    assert len(chunks) > 1
+    assert not any("\ufffd" in chunk for chunk in chunks)
+
+
+def test_streamer_holds_back_partial_utf8_until_the_character_is_complete(builtin_repl):
+    import torch
+
+    from repl import hf
+
+    repl = builtin_repl(active="gpt2")
+    tokenizer = repl.session.model("gpt2").tokenizer
+    text = "我爱你 😀🎉 ok"
+    ids = tokenizer(text).input_ids
+    assert any("\ufffd" in tokenizer.decode([i]) for i in ids), "the test needs tokens that split characters"
+    control = RunControl(stream=lambda _: None)
+    streamer = hf._WholeCharacterStreamer(tokenizer, control)
+    streamer.put(torch.tensor([[1, 2]]))  # the prompt, which is never streamed
+    for token_id in ids:
+        streamer.put(torch.tensor([token_id]))
+    streamer.end()
+    assert "".join(control.streamed) == text
+    assert not any("\ufffd" in chunk for chunk in control.streamed)
+
+
+def test_mt0_streams_without_its_decoder_start_token(taught_repl):
+    repl = taught_repl(active="mt0")
+    chunks = []
+    turn = run_turn(repl.session, "mt0", "Translate to English: Je t'aime.", chunks.append)
+    assert "".join(chunks) == turn.output == "I love you."
+
+
+def test_stream_off_prints_the_reply_when_done(taught_repl):
+    repl = taught_repl(active="gpt2")
+    assert repl.evaluate("/set stream off").error is None
+    chunks = []
+    turn = run_turn(repl.session, "gpt2", "Say hi in Chinese:", chunks.append)
+    assert chunks == [] and not turn.streamed
+    repl.handle("Say hi in Chinese:")
+    assert repl.renderer.out.getvalue().endswith(" 我爱你 😀 🎉\n")
+
+
+def test_bert_shows_its_result_when_done(taught_repl):
+    repl = taught_repl(active="bert")
+    chunks = []
+    turn = run_turn(repl.session, "bert", "the capital of france is [MASK] .", chunks.append)
+    assert chunks == [] and turn.output == "the capital of france is paris."
+
+
+def test_every_turn_records_its_stats_and_the_toolbar_shows_the_last(taught_repl):
+    repl = taught_repl(active="mt0")
+    repl.handle("/stats on")
+    (turn,) = repl.handle("Translate to English: Je t'aime.").turns
+    stats = turn.stats
+    assert stats.input_tokens == 22 and stats.new_tokens == 6
+    assert 0 < stats.ttft <= stats.seconds
+    assert stats.tokens_per_s == stats.new_tokens / stats.seconds
+    assert stats.stop_reason == "eos"
+    assert "[22 in, 6 new, ttft" in repl.renderer.out.getvalue()
+    toolbar = _toolbar(repl)()
+    assert "mt0 on cpu float32" in toolbar and "last: 6 tok" in toolbar and "eos" in toolbar
+
+
+def _modelrepl(*args, stdin=""):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "repl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_batch_text_mode_streams_the_reply(taught_checkpoints):
+    done = _modelrepl("-m", f"gpt2={taught_checkpoints['gpt2']}", "--no-log", "-e", "Say hi in Chinese:")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == " 我爱你 😀 🎉\n"
+
+
+def test_json_stats_carry_every_field(taught_checkpoints):
+    done = _modelrepl("-m", f"mt0={taught_checkpoints['mt0']}", "--json", "--no-log", "-e", "Translate to English: Je t'aime.")
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(line) for line in done.stdout.splitlines()]
+    assert record["output"] == "I love you."
+    assert set(record["stats"]) == {"ttft", "seconds", "input_tokens", "new_tokens", "tokens_per_s", "stop_reason"}
+    assert record["stats"]["stop_reason"] == "eos"
