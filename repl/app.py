@@ -80,7 +80,7 @@ class Repl:
             answer = found.handler(self, args.strip())
         except (CommandError, ModelError, PluginError, KeyboardInterrupt):
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the REPL
             if found.plugin is None:
                 raise
             self.session.host.report(found.plugin, f"command /{found.name} raised {describe_exception(exc)}")

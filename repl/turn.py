@@ -81,6 +81,8 @@ def run_turn(session: Session, name: str, text: str, write: Callable[[str], None
             session.host.call(spec.plugin, "decode", model=model, encoding=encoding, output=output, settings=settings),
             Reply,
         )
+        if not isinstance(reply.text, str):
+            session.host.expect(spec.plugin, "decode (Reply.text)", reply.text, str)
         turn.output = reply.text
         turn.raw_output = reply.raw_text
         turn.display = reply.display

@@ -15,6 +15,7 @@ import modelrepl_echo
 import pytest
 
 from repl import cli, hookimpl
+from repl.api import Encoding, LoadedModel, Reply, Token
 from repl.testing import ReplDriver, check_plugin, make_host, make_repl
 
 MODEL_HOOKS = ("load_model", "tokenize", "run", "decode")
@@ -377,3 +378,38 @@ def test_reply_data_that_is_not_a_json_object_is_named_and_json_mode_keeps_worki
     printed = [json.loads(line) for line in repl.renderer.out.getvalue().splitlines()]
     assert printed[0] == {"model": "faulty", "checkpoint": "plain", "input": "hello", "error": message}
     assert printed[-1]["output"] == "hello"
+
+
+class _BadReplyText:
+    @hookimpl
+    def register_models(self, register):
+        register("badtext", family="odd", checkpoint="none")
+
+    @hookimpl
+    def load_model(self, spec, checkpoint):
+        return LoadedModel(spec=spec, checkpoint=checkpoint)
+
+    @hookimpl
+    def tokenize(self, text):
+        return Encoding(text, [Token(1, text)])
+
+    @hookimpl
+    def run(self, encoding):
+        return encoding.text
+
+    @hookimpl
+    def decode(self):
+        return Reply(text=None)
+
+    @hookimpl
+    def register_commands(self, register):
+        register("leave", lambda repl, args: sys.exit(3), help="exits")
+
+
+def test_reply_text_that_is_not_a_string_and_a_command_that_exits_are_contained():
+    repl = make_repl(make_host(("bad", _BadReplyText())))
+    (turn,) = repl.evaluate("hi").turns
+    assert turn.error == "plugin 'bad' failed in decode (Reply.text): returned NoneType, expected str"
+    result = repl.evaluate("/leave")
+    assert result.error.startswith("plugin 'bad' failed in /leave: SystemExit")
+    assert repl.evaluate("/show").error is None
