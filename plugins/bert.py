@@ -49,23 +49,9 @@ def tokenize(model, text):
         raise ModelError(HOW_TO)
     if masks_in_text > MOST_MASKS:
         raise ModelError(f"{masks_in_text} masks in one line; {NAME} fills at most {MOST_MASKS} at once")
-    # verbose=False: truncation is done below and noticed; transformers would warn of "indexing errors".
-    encoded = tokenizer(_MASK_SPELLINGS.sub(tokenizer.mask_token, text), return_offsets_mapping=True, verbose=False)
-    ids = encoded["input_ids"]
-    added = hf.added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
-    notices = []
-    limit = model.max_input_tokens
-    if len(ids) > limit:
-        # Keep [CLS] and the closing [SEP]: the model never saw a sequence without them.
-        kept = ids[: limit - 1] + ids[-1:]
-        if kept.count(tokenizer.mask_token_id) < ids.count(tokenizer.mask_token_id):
-            raise ModelError(
-                f"the line has {len(ids)} tokens, more than {NAME}'s {limit}, and cutting it would drop a mask; shorten it"
-            )
-        notices.append(f"input truncated to {limit} tokens: {len(ids) - limit} dropped from the end")
-        ids, added = kept, added[: limit - 1] + added[-1:]
-    masks = [position for position, token_id in enumerate(ids) if token_id == tokenizer.mask_token_id]
-    return Encoding(text, hf.describe(tokenizer, ids, added), notices, context={"masks": masks})
+    tokens, notices = hf.encode_cut_at_end(model, _MASK_SPELLINGS.sub(tokenizer.mask_token, text), tokenizer.mask_token_id)
+    masks = [position for position, token in enumerate(tokens) if token.id == tokenizer.mask_token_id]
+    return Encoding(text, tokens, notices, context={"masks": masks})
 
 
 @hookimpl

@@ -6,7 +6,7 @@ token (id 0), so the raw output begins with `<pad>`.
 """
 
 from repl import hookimpl
-from repl.api import SEQ2SEQ, Encoding, ModelError, Reply
+from repl.api import SEQ2SEQ, Encoding, Reply
 from repl.settings import GENERATION_SETTINGS, validate_generation
 
 NAME = "mt0"
@@ -42,19 +42,9 @@ def load_model(spec, checkpoint, options):
 def tokenize(model, text):
     from repl import hf
 
-    tokenizer = model.tokenizer
-    encoded = tokenizer(text, return_offsets_mapping=True, verbose=False)  # truncation is done and noticed below
-    ids = encoded["input_ids"]
-    added = hf.added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
-    if all(added):
-        raise ModelError("the line has no text mt0's tokenizer can read")
-    notices = []
-    limit = model.max_input_tokens
-    if len(ids) > limit:
-        # Keep the instruction at the start and the closing </s> the model was trained with.
-        notices.append(f"input truncated to {limit} tokens: {len(ids) - limit} dropped from the end")
-        ids, added = ids[: limit - 1] + ids[-1:], added[: limit - 1] + added[-1:]
-    return Encoding(text, hf.describe(tokenizer, ids, added), notices)
+    # The instruction comes first, so a long line loses its end, never the closing </s>.
+    tokens, notices = hf.encode_cut_at_end(model, text)
+    return Encoding(text, tokens, notices)
 
 
 @hookimpl

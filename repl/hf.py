@@ -227,6 +227,34 @@ def added_by_tokenizer(encoding: Any, special_ids: set[int]) -> list[bool]:
     ]
 
 
+def encode_cut_at_end(model: LoadedModel, text: str, keep_id: int | None = None) -> tuple[list[Token], list[str]]:
+    """The tokens the model sees for `text`, and notices.
+
+    A line longer than the model takes is cut from the end, keeping the closing
+    special token the model was trained with; a cut that would drop a `keep_id`
+    token (BERT's mask) is refused instead, as is a line with no readable text.
+    """
+    tokenizer = model.tokenizer
+    # verbose=False: transformers would warn of "indexing errors"; the cut below is noticed instead.
+    encoded = tokenizer(text, return_offsets_mapping=True, verbose=False)
+    ids = encoded["input_ids"]
+    added = added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
+    if all(added):
+        raise ModelError(f"the line has no text {model.spec.name}'s tokenizer can read")
+    notices = []
+    limit = model.max_input_tokens
+    if limit is not None and len(ids) > limit:
+        kept = ids[: limit - 1] + ids[-1:]
+        if keep_id is not None and kept.count(keep_id) < ids.count(keep_id):
+            raise ModelError(
+                f"the line has {len(ids)} tokens, more than {model.spec.name}'s {limit}, and cutting it would drop "
+                f"a {tokenizer.convert_ids_to_tokens(keep_id)}; shorten it"
+            )
+        notices.append(f"input truncated to {limit} tokens: {len(ids) - limit} dropped from the end")
+        ids, added = kept, added[: limit - 1] + added[-1:]
+    return describe(tokenizer, ids, added), notices
+
+
 def decoder_start(model: Any, tokenizer: Any) -> Token | None:
     start = getattr(model.generation_config, "decoder_start_token_id", None)
     if start is None:

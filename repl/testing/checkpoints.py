@@ -215,7 +215,7 @@ def _build_mt0(path: pathlib.Path, *, head: bool, safetensors: bool, seed: int) 
 
 
 def _build_gpt2(path: pathlib.Path, *, head: bool, safetensors: bool, seed: int) -> None:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2LMHeadModel, GPT2Model, GPT2Tokenizer
 
     bpe = Tokenizer(models.BPE())

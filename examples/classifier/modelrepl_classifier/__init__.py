@@ -8,7 +8,7 @@ or independent sigmoid scores for a multi-label checkpoint.
 """
 
 from repl import hookimpl
-from repl.api import Encoding, ModelError, Reply, Setting
+from repl.api import Encoding, Reply, Setting
 
 FAMILY = "classifier"
 DEFAULT_CHECKPOINT = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
@@ -49,19 +49,8 @@ def load_model(spec, checkpoint, options):
 def tokenize(model, text):
     from repl import hf
 
-    tokenizer = model.tokenizer
-    encoded = tokenizer(text, return_offsets_mapping=True)
-    ids = encoded["input_ids"]
-    added = hf.added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
-    if all(added):
-        raise ModelError(f"the line has no text {model.spec.name}'s tokenizer can read")
-    notices = []
-    limit = model.max_input_tokens
-    if len(ids) > limit:
-        # Keep the closing [SEP]: the model never saw a sequence without it.
-        notices.append(f"input truncated to {limit} tokens: {len(ids) - limit} dropped from the end")
-        ids, added = ids[: limit - 1] + ids[-1:], added[: limit - 1] + added[-1:]
-    return Encoding(text, hf.describe(tokenizer, ids, added), notices)
+    tokens, notices = hf.encode_cut_at_end(model, text)
+    return Encoding(text, tokens, notices)
 
 
 @hookimpl
