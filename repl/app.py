@@ -84,7 +84,7 @@ class Repl:
             if found.plugin is None:
                 raise
             self.session.host.report(found.plugin, f"command /{found.name} raised {describe_exception(exc)}")
-            raise PluginError(found.plugin, f"/{found.name}", describe_exception(exc), exc) from exc
+            raise PluginError(found.plugin, f"/{found.name}", describe_exception(exc)) from exc
         if isinstance(answer, Result):
             return answer
         return Result(text="" if answer is None else str(answer))

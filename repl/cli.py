@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="batch output as one JSON object per line")
     parser.add_argument("--no-stream", action="store_true", help="print replies only when complete")
     parser.add_argument("--no-log", action="store_true", help="do not append turns to the transcript")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal and plugin errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("plugins", help="list plugins: name, version, hooks, status")
     commands.add_parser("models", help="list registered models: family, default checkpoint, aliases")
@@ -116,6 +116,11 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.debug:
+        import logging
+
+        logging.basicConfig(format="%(name)s: %(message)s")
+        logging.getLogger("repl").setLevel(logging.DEBUG)
     err = sys.stderr
     try:
         config = config_module.load(args.config)

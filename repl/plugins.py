@@ -20,11 +20,10 @@ MODEL_HOOKS = ("load_model", "tokenize", "run", "decode")
 class PluginError(Exception):
     """A plugin's hook raised or answered wrongly; the message names the plugin."""
 
-    def __init__(self, plugin: str, hook: str, reason: str, cause: BaseException | None = None):
+    def __init__(self, plugin: str, hook: str, reason: str):
         super().__init__(f"plugin {plugin!r} failed in {hook}: {reason}")
         self.plugin = plugin
         self.hook = hook
-        self.cause = cause
 
 
 @dataclass
@@ -157,7 +156,7 @@ class PluginHost:
             if _is_user_error(exc):
                 raise
             self.report(plugin, f"{hook} raised {describe_exception(exc)}")
-            raise PluginError(plugin, hook, describe_exception(exc), exc) from exc
+            raise PluginError(plugin, hook, describe_exception(exc)) from exc
 
     def expect(self, plugin: str, hook: str, value: Any, kind: type) -> Any:
         """`value` if it is a `kind`; otherwise the plugin's problem is reported and PluginError raised."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import json
 import signal
 import threading
@@ -13,6 +14,8 @@ from repl.api import Encoding, ModelError, Reply, RunControl
 from repl.plugins import PluginError
 from repl.render import one_line
 from repl.session import Session, Stats, Turn
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -92,6 +95,7 @@ def run_turn(session: Session, name: str, text: str, write: Callable[[str], None
         turn.stats.new_tokens = len(reply.new_ids)
         turn.stats.stop_reason = "cancelled" if control.cancelled else reply.stop_reason
     except (ModelError, PluginError) as exc:
+        log.debug("turn on %s failed", spec.name, exc_info=True)  # shown with --debug: the plugin's traceback
         turn.error = one_line(str(exc))
         turn.stats.stop_reason = "error"
     except KeyboardInterrupt:

@@ -101,3 +101,10 @@ def test_set_for_named_models_skips_those_that_do_not_take_it(taught_checkpoints
     )
     assert done.returncode == 0, done.stderr
     assert "max_new_tokens         3" in done.stdout
+
+
+def test_debug_shows_the_traceback_behind_a_message(tiny_checkpoints):
+    quiet = modelrepl("-m", f"bert={tiny_checkpoints['bert']}", "--no-log", "-e", "no mask")
+    loud = modelrepl("-m", f"bert={tiny_checkpoints['bert']}", "--no-log", "--debug", "-e", "no mask")
+    assert "Traceback" not in quiet.stderr
+    assert "Traceback" in loud.stderr and "plugins/bert.py" in loud.stderr
