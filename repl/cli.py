@@ -178,12 +178,12 @@ def _run(args: argparse.Namespace, config: config_module.Config, session) -> int
 
         repl.transcript = Transcript(transcript_file(), repl.renderer.notice)
     if args.execute or not sys.stdin.isatty():
-        from repl.lines import batch_lines
+        from repl.lines import batch_lines, replace_undecodable
 
         for problem in session.host.take_problems():
             repl.renderer.notice(problem)
         if args.execute:
-            return repl.run_lines(batch_lines(args.execute))
+            return repl.run_lines(batch_lines(map(replace_undecodable, args.execute)))
         return repl.run_lines(batch_lines(_stdin_lines()))
     from repl import paths
     from repl.prompt import TerminalReader, interact

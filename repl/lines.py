@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Iterable, Iterator
 
 BLOCK_FENCE = '"""'
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
+
+
+def replace_undecodable(text: str) -> str:
+    """`text` with each byte that was not UTF-8 shown as U+FFFD, as stdin is read.
+
+    Terminal input and command-line arguments carry such bytes as lone
+    surrogates (Python's "surrogateescape"), which no file, tokenizer or JSON
+    encoder accepts.
+    """
+    return _UNDECODABLE.sub("\ufffd", text)
 
 
 def join_blocks(read: Callable[[bool], str]) -> Iterator[str]:

@@ -14,7 +14,7 @@ from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from repl import settings as settings_module
-from repl.lines import join_blocks
+from repl.lines import join_blocks, replace_undecodable
 from repl.render import seconds
 from repl.storage import StorageError, write_atomic
 
@@ -56,7 +56,7 @@ class AtomicFileHistory(History):
     def store_string(self, string: str) -> None:
         if self.size <= 0:
             return
-        self._entries = (self._entries + [string])[-self.size :]
+        self._entries = (self._entries + [replace_undecodable(string)])[-self.size :]
         try:
             write_atomic(self.path, "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in self._entries))
         except StorageError as exc:
@@ -150,7 +150,7 @@ class TerminalReader:
     def _read(self, continued: bool) -> str:
         prompt = "... " if continued else f"{self.repl.session.active or 'modelrepl'}> "
         with patch_stdout(raw=True):
-            return self.prompt_session.prompt(prompt)
+            return replace_undecodable(self.prompt_session.prompt(prompt))
 
     def lines(self) -> Iterator[str]:
         """Yields inputs; Ctrl-C at the prompt clears the line, Ctrl-D ends."""

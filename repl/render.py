@@ -103,7 +103,7 @@ class Renderer:
             self.err.flush()
 
     def notice(self, message: str) -> None:
-        self.err.write(f"note: {message}\n")
+        self.err.write(f"note: {one_line(message)}\n")
         self.err.flush()
 
     def show(self, result: Result, show_stats: bool = False) -> None:

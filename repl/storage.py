@@ -22,7 +22,9 @@ class StorageError(Exception):
 
 
 def _private_directory(directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIRECTORY)
+    # mkdir(parents=True) would give the parents it makes the umask's mode, not this one.
+    for missing in reversed([d for d in (directory, *directory.parents) if not d.exists()]):
+        missing.mkdir(mode=PRIVATE_DIRECTORY, exist_ok=True)
 
 
 def write_atomic(path: str | os.PathLike, text: str) -> None:
