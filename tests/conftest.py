@@ -4,6 +4,9 @@ import pytest
 
 # Set before anything imports huggingface_hub, which reads it once: no test may reach the network.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# Tiny models gain nothing from threads, and on a busy 2-core machine two threads make each step
+# many times slower. Set before torch is imported, here and in every subprocess a test starts.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 pytest_plugins = ["repl.testing.fixtures"]
 
