@@ -1,0 +1,1 @@
+"""Benchmarks of modelrepl against plain transformers: `python benchmarks/run.py [--quick]`."""

@@ -1,0 +1,107 @@
+"""The benchmark still runs: its quick mode on tiny checkpoints fills every section.
+
+The figures of a quick run mean nothing (one run, tiny models, a shared
+machine), so nothing here compares timings; it checks that each section
+measured what it claims to, with the work done on both sides.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SECTIONS = ("machine", "startup", "dispatch", "first_token", "load", "memory", "compare", "decode_limit")
+FAMILIES = ("mt0", "gpt2", "bert")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("benchmarks")
+    figures = directory / "figures.json"
+    finished = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "run.py"),
+            "--quick",
+            "--cache",
+            str(directory / "cache"),
+            "--json",
+            str(figures),
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    return finished, json.loads(figures.read_text(encoding="utf-8")) if figures.exists() else None
+
+
+def test_quick_run_succeeds_and_prints_every_table(quick_run):
+    finished, results = quick_run
+    assert finished.returncode == 0, finished.stdout[-3000:] + finished.stderr[-3000:]
+    for title in (
+        "Start-up",
+        "Dispatch overhead, in process",
+        "Dispatch overhead, end to end",
+        "Time to first token",
+        "Load time",
+        "Peak resident memory",
+        "/compare",
+        "memory-bandwidth limit",
+    ):
+        assert title in finished.stdout
+    assert results["mode"] == "quick"
+    for section in SECTIONS:
+        assert section in results and "error" not in results[section], section
+
+
+def test_startup_times_the_help_and_the_prompt(quick_run):
+    startup = quick_run[1]["startup"]
+    for command in ("python -c pass", "python -c 'import transformers'", "modelrepl --help", "modelrepl prompt shown"):
+        assert startup[command]["median"] > 0
+    assert startup["modelrepl --help"]["target"] == 0.3
+    assert startup["modelrepl prompt shown"]["target"] == 0.5
+
+
+def test_dispatch_compares_both_sides_for_every_family_and_streaming_mode(quick_run):
+    dispatch = quick_run[1]["dispatch"]
+    for family in FAMILIES:
+        for mode in ("stream", "no_stream"):
+            figures = dispatch["in_process"][family][mode]
+            assert figures["plain"]["rate"] > 0 and figures["modelrepl"]["rate"] > 0
+            assert figures["ratio"] == pytest.approx(
+                figures["plain"]["seconds"]["median"] / figures["modelrepl"]["seconds"]["median"]
+            )
+            assert figures["python_calls"]["plain"] > 0 and figures["python_calls"]["modelrepl"] > 0
+            first_token = quick_run[1]["first_token"][family][mode]
+            assert first_token["ttft"]["median"] > 0 and first_token["forward"]["median"] > 0
+    assert dispatch["end_to_end"]["gpt2"]["stream"]["modelrepl"]["rate"] > 0
+
+
+def test_second_turn_reloads_nothing_and_tokenizes_only_what_is_new(quick_run):
+    load = quick_run[1]["load"]["gpt2"]
+    assert load["second_turn"]["hooks"] == ["tokenize", "run", "decode"]
+    assert load["second_turn"]["tokenizer_encodes"] == 1
+    # With /context on: the new line, and the one earlier turn not yet seen; not all three again.
+    assert load["context_turn"]["earlier_turns"] == 3
+    assert load["context_turn"]["tokenizer_encodes"] == 2
+
+
+def test_memory_is_measured_before_and_after_unload(quick_run):
+    memory = quick_run[1]["memory"]["gpt2"]
+    repl = memory["modelrepl"]
+    assert repl["before_load"]["median"] < repl["peak"]["median"]
+    assert repl["after_unload"]["median"] > 0 and repl["after_second_unload"]["median"] > 0
+    assert memory["plain"]["peak"]["median"] > 0 and memory["peak_ratio"] > 0
+
+
+def test_compare_and_decode_limit_cover_the_three_models(quick_run):
+    results = quick_run[1]
+    assert sorted(results["compare"]["models"]) == sorted(FAMILIES)
+    assert results["compare"]["ratio"] > 0
+    for family in FAMILIES:
+        limit = results["decode_limit"][family]
+        assert limit["weight_bytes_per_step"] > 0 and limit["limit_steps_per_s"] > 0
+    assert results["machine"]["memory_bandwidth"]["read"] > 0
