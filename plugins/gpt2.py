@@ -59,18 +59,26 @@ def tokenize(model, text, settings, history):
         notices.append(f"input truncated to the last {room} tokens: {len(ids) - room} dropped from the start")
         ids, added = ids[-room:], added[-room:]
     if settings.get("context"):
-        prefix, dropped = _context_prefix(tokenizer, history, room - len(ids))
+        prefix, dropped = _context_prefix(model, history, room - len(ids))
         if dropped:
             notices.append(f"context trimmed: {dropped} oldest turn(s) dropped to fit {model.max_input_tokens} positions")
         ids, added = prefix + ids, [False] * len(prefix) + added
     return Encoding(text, hf.describe(tokenizer, ids, added), notices, context={"prompt_length": len(ids)})
 
 
-def _context_prefix(tokenizer, history, room):
-    """Earlier turns as one prompt prefix, newest kept first; returns (ids, turns dropped)."""
+def _context_prefix(model, history, room):
+    """Earlier turns as one prompt prefix, newest kept first; returns (ids, turns dropped).
+
+    Each earlier turn is tokenized once and its ids kept with the model, so a
+    long conversation is not tokenized again at every line; only the turns
+    still in the history are kept, so /clear lets them go.
+    """
+    known = model.memo.get("turn_ids", {})
+    texts = [said + answered + "\n" for said, answered in history]
+    known = model.memo["turn_ids"] = {text: known.get(text) or model.tokenizer(text)["input_ids"] for text in texts}
     kept: list[list[int]] = []
-    for index, (said, answered) in enumerate(reversed(history)):
-        ids = tokenizer(said + answered + "\n")["input_ids"]
+    for index, text in enumerate(reversed(texts)):
+        ids = known[text]
         if len(ids) > room:
             return [i for turn in reversed(kept) for i in turn], len(history) - index
         kept.append(ids)

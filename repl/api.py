@@ -137,6 +137,8 @@ class LoadedModel:
     memory_bytes: int = 0
     max_input_tokens: int | None = None
     decoder_start: Token | None = None
+    # The plugin's own per-model memo (token ids of earlier turns, say): it goes when the model is unloaded.
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
