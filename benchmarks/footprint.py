@@ -40,8 +40,9 @@ def measure(checkpoints: dict[str, Path], workload: Workload, home: Path) -> tup
             workload,
         )
         plain_load, repl_load = summarise(runs["plain"], "load_seconds"), summarise(runs["modelrepl"], "load_seconds")
-        plain_cpu, repl_cpu = summarise(runs["plain"], "load_cpu_seconds"), summarise(
-            runs["modelrepl"], "load_cpu_seconds"
+        plain_cpu, repl_cpu = (
+            summarise(runs["plain"], "load_cpu_seconds"),
+            summarise(runs["modelrepl"], "load_cpu_seconds"),
         )
         load[family] = {
             "plain": plain_load.as_dict(),

@@ -11,8 +11,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchmarks.repl_side import BenchmarkError, isolated_environment, modelrepl_command
 from benchmarks.timing import Summary, Workload, alternate

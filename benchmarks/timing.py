@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -28,11 +29,11 @@ class Workload:
     process_stream_modes: tuple[str, ...] = ("stream", "no_stream")
 
     @classmethod
-    def full(cls) -> "Workload":
+    def full(cls) -> Workload:
         return cls(quick=False, runs=5, warmup=1, new_tokens=32)
 
     @classmethod
-    def smoke(cls) -> "Workload":
+    def smoke(cls) -> Workload:
         return cls(
             quick=True, runs=1, warmup=0, new_tokens=4, process_families=("gpt2",), process_stream_modes=("stream",)
         )
@@ -46,7 +47,7 @@ class Summary:
     runs: int
 
     @classmethod
-    def of(cls, values: list[float]) -> "Summary":
+    def of(cls, values: list[float]) -> Summary:
         return cls(statistics.median(values), min(values), max(values), len(values))
 
     def as_dict(self) -> dict[str, float | int]:

@@ -49,7 +49,9 @@ def tokenize(model, text):
         raise ModelError(HOW_TO)
     if masks_in_text > MOST_MASKS:
         raise ModelError(f"{masks_in_text} masks in one line; {NAME} fills at most {MOST_MASKS} at once")
-    tokens, notices = hf.encode_cut_at_end(model, _MASK_SPELLINGS.sub(tokenizer.mask_token, text), tokenizer.mask_token_id)
+    tokens, notices = hf.encode_cut_at_end(
+        model, _MASK_SPELLINGS.sub(tokenizer.mask_token, text), tokenizer.mask_token_id
+    )
     masks = [position for position, token in enumerate(tokens) if token.id == tokenizer.mask_token_id]
     return Encoding(text, tokens, notices, context={"masks": masks})
 
@@ -73,7 +75,10 @@ def decode(model, encoding, output, settings):
     probabilities = output.softmax(dim=-1)
     scores, ids = probabilities.topk(min(settings["top_k"], probabilities.shape[-1]), dim=-1)
     candidates = [
-        [{"token": token, "score": round(score, 6)} for token, score in zip(tokenizer.convert_ids_to_tokens(row_ids), row_scores)]
+        [
+            {"token": token, "score": round(score, 6)}
+            for token, score in zip(tokenizer.convert_ids_to_tokens(row_ids), row_scores)
+        ]
         for row_ids, row_scores in zip(ids.tolist(), scores.tolist())
     ]
     filled_ids = list(encoding.input_ids)

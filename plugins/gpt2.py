@@ -61,7 +61,9 @@ def tokenize(model, text, settings, history):
     if settings.get("context"):
         prefix, dropped = _context_prefix(model, history, room - len(ids))
         if dropped:
-            notices.append(f"context trimmed: {dropped} oldest turn(s) dropped to fit {model.max_input_tokens} positions")
+            notices.append(
+                f"context trimmed: {dropped} oldest turn(s) dropped to fit {model.max_input_tokens} positions"
+            )
         ids, added = prefix + ids, [False] * len(prefix) + added
     return Encoding(text, hf.describe(tokenizer, ids, added), notices, context={"prompt_length": len(ids)})
 

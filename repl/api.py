@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 SEQ2SEQ = "seq2seq"
 CAUSAL = "causal"
@@ -64,11 +65,12 @@ class Setting:
             value = float(value)
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
             raise ValueError(f"{self.name} takes {self.describe_range()}, not {value!r}")
-        if self.kind in (int, float):
-            if value != value or (self.minimum is not None and value < self.minimum) or (
-                self.maximum is not None and value > self.maximum
-            ):
-                raise ValueError(f"{self.name} takes {self.describe_range()}, not {value!r}")
+        if self.kind in (int, float) and (
+            value != value
+            or (self.minimum is not None and value < self.minimum)
+            or (self.maximum is not None and value > self.maximum)
+        ):
+            raise ValueError(f"{self.name} takes {self.describe_range()}, not {value!r}")
         if self.choices and value not in self.choices:
             raise ValueError(f"{self.name} takes one of {', '.join(self.choices)}, not {value!r}")
         return value

@@ -8,16 +8,18 @@ Ctrl-C reaches generation.
 from __future__ import annotations
 
 import traceback
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from repl import commands as builtin_commands
-from repl import compare, xray
-from repl import sessions as session_commands
 from repl.api import LoadedModel, ModelError
-from repl.commands import CommandError, CommandRegistry, Result, describe_failure
+from repl.commands import BUILTIN_MODULES
+from repl.commands.registry import CommandRegistry
+from repl.comparison import compare_result
 from repl.plugins import PluginError, describe_exception
-from repl.render import Renderer, human_bytes, human_count, table
-from repl.session import Session, Turn
+from repl.render import Renderer, human_bytes, human_count
+from repl.results import CommandError, Result, Turn
+from repl.session import Session
+from repl.textlayout import one_line, table
 from repl.transcript import Transcript
 from repl.turn import run_turn
 
@@ -31,7 +33,7 @@ class Repl:
         self.broadcast_to: list[str] | None = None
         self.transcript: Transcript | None = None
         self.commands = CommandRegistry()
-        for module in (builtin_commands, compare, xray, session_commands):
+        for module in BUILTIN_MODULES:
             self.commands.add_module(module)
         self._add_plugin_commands()
 
@@ -60,7 +62,7 @@ class Repl:
                 return Result()
             return self.send(text)
         except (CommandError, ModelError, PluginError) as exc:
-            return Result(error=describe_failure(exc))
+            return Result(error=one_line(str(exc)))  # their messages already say what failed
         except KeyboardInterrupt:
             return Result(error="cancelled")
         except Exception as exc:
@@ -97,7 +99,7 @@ class Repl:
         """A model line: to the active model, or to every model in broadcast mode."""
         names = self.broadcast_to or [self.session.active_spec().name]
         if len(names) > 1:
-            return compare.compare_result(self, names, text)
+            return compare_result(self, names, text)
         return Result(turns=[self.turn(names[0], text)])
 
     def turn(self, name: str, text: str, stream: bool = True) -> Turn:

@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from repl import config as config_module
 from repl.api import LoadOptions, ModelError
 from repl.config import DEVICES, DTYPES, ConfigError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+from repl.exit_status import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 
 def _version() -> str:
@@ -49,7 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"modelrepl {_version()}")
     _add_model_options(parser)
-    parser.add_argument("-e", "--execute", action="append", default=[], metavar="TEXT", help="process TEXT as if typed, then exit (repeatable)")
+    parser.add_argument(
+        "-e",
+        "--execute",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="process TEXT as if typed, then exit (repeatable)",
+    )
     parser.add_argument("--json", action="store_true", help="batch output as one JSON object per line")
     parser.add_argument("--no-stream", action="store_true", help="print replies only when complete")
     parser.add_argument("--no-log", action="store_true", help="do not append turns to the transcript")
@@ -64,13 +70,30 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser.add_argument("prompts", nargs="?", help="file with one prompt per line (default: stdin)")
     compare_parser.add_argument("--jsonl", metavar="PATH", help="write one JSON row per prompt and model")
     compare_parser.add_argument("--csv", metavar="PATH", help="write one CSV row per prompt and model")
-    compare_parser.add_argument("--repeat", type=int, default=1, metavar="N", help="time each run N times after a warm-up")
+    compare_parser.add_argument(
+        "--repeat", type=int, default=1, metavar="N", help="time each run N times after a warm-up"
+    )
     return parser
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-m", "--model", action="append", default=[], type=_model_choice, metavar="NAME[=CHECKPOINT]", help="model to use, optionally with a checkpoint (hub id or directory); repeatable, the first is active")
-    parser.add_argument("--set", action="append", default=[], type=_setting, metavar="[MODEL.]KEY=VALUE", help="a setting for MODEL, or for every model named with -m (default: the active one)")
+    parser.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        default=[],
+        type=_model_choice,
+        metavar="NAME[=CHECKPOINT]",
+        help="model to use, optionally with a checkpoint (hub id or directory); repeatable, the first is active",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        type=_setting,
+        metavar="[MODEL.]KEY=VALUE",
+        help="a setting for MODEL, or for every model named with -m (default: the active one)",
+    )
     parser.add_argument("--device", choices=DEVICES, help="where models run (default: auto)")
     parser.add_argument("--dtype", choices=DTYPES, help="weights' precision (default: auto, as saved)")
     parser.add_argument("--allow-pickle", action="store_true", help="allow checkpoints with pickle (.bin) weights")
@@ -143,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(Repl(session).describe_models())
             return EXIT_OK
         if args.command == "compare":
-            from repl.compare import compare_cli
+            from repl.batch_compare import compare_cli
 
             return compare_cli(session, args)
         return _run(args, config, session)
@@ -152,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         err.write("interrupted\n")
-        return 130
+        return EXIT_INTERRUPTED
 
 
 def _config_command(action: str, config: config_module.Config) -> int:

@@ -93,7 +93,9 @@ def _check(file: Path, data: dict[str, Any]) -> Config:
             raise ConfigError(f"{file}: models.{name} = {table!r} is not allowed; it takes a table of settings")
         checkpoint = table.get("checkpoint")
         if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint.strip()):
-            raise ConfigError(f"{file}: models.{name}.checkpoint = {checkpoint!r} is not allowed; it takes a hub id or directory")
+            raise ConfigError(
+                f"{file}: models.{name}.checkpoint = {checkpoint!r} is not allowed; it takes a hub id or directory"
+            )
     return Config(path=file, **data)
 
 

@@ -7,8 +7,9 @@ hooks, never at module level: start-up stays instant.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import transformers
@@ -19,7 +20,11 @@ from transformers.models.auto import modeling_auto
 from repl.api import CAUSAL, MASKED, SEQ2SEQ, LoadedModel, LoadOptions, ModelError, ModelSpec, RunControl, Token
 from repl.settings import GENERATION_KEYS
 
-FAMILY_NAMES = {SEQ2SEQ: "seq2seq (encoder-decoder)", CAUSAL: "causal LM (decoder-only)", MASKED: "masked LM (encoder-only)"}
+FAMILY_NAMES = {
+    SEQ2SEQ: "seq2seq (encoder-decoder)",
+    CAUSAL: "causal LM (decoder-only)",
+    MASKED: "masked LM (encoder-only)",
+}
 _HEAD_MAPPINGS = {
     SEQ2SEQ: modeling_auto.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES,
     CAUSAL: modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
@@ -31,7 +36,12 @@ _AUTO_CLASSES = {
     MASKED: transformers.AutoModelForMaskedLM,
 }
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-_ARCHITECTURE_FAMILIES = (("ForMaskedLM", MASKED), ("ForConditionalGeneration", SEQ2SEQ), ("ForCausalLM", CAUSAL), ("LMHeadModel", CAUSAL))
+_ARCHITECTURE_FAMILIES = (
+    ("ForMaskedLM", MASKED),
+    ("ForConditionalGeneration", SEQ2SEQ),
+    ("ForCausalLM", CAUSAL),
+    ("LMHeadModel", CAUSAL),
+)
 
 
 # -- loading --------------------------------------------------------------------
@@ -93,7 +103,11 @@ def _unreachable_message(spec: ModelSpec, checkpoint: str, exc: Exception) -> st
         return f"cannot read checkpoint {checkpoint!r}: {' '.join(str(exc).split())[:200]}"
     from huggingface_hub import constants
 
-    where = "the hub is off (HF_HUB_OFFLINE is set)" if constants.HF_HUB_OFFLINE else "the hub could not be reached or has no such model"
+    where = (
+        "the hub is off (HF_HUB_OFFLINE is set)"
+        if constants.HF_HUB_OFFLINE
+        else "the hub could not be reached or has no such model"
+    )
     return (
         f"checkpoint {checkpoint!r} is not in the local Hugging Face cache and {where}; "
         f"download it once with network access, or load a local directory: /load {spec.name} /path/to/checkpoint"
@@ -157,7 +171,7 @@ def load(
             trust_remote_code=options.trust_remote_code,
             output_loading_info=True,
         )
-    except (OSError, ValueError, EnvironmentError) as exc:
+    except (OSError, ValueError) as exc:
         if not options.allow_pickle and not _is_local(checkpoint) and "safetensors" in str(exc).lower():
             raise ModelError(_pickle_refusal(checkpoint)) from None
         raise ModelError(_unreachable_message(spec, checkpoint, exc)) from None
@@ -166,7 +180,9 @@ def load(
     try:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=options.trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: {' '.join(str(exc).split())[:200]}") from None
+        raise ModelError(
+            f"checkpoint {checkpoint!r} has no usable tokenizer: {' '.join(str(exc).split())[:200]}"
+        ) from None
     if len(tokenizer) - len(set(tokenizer.all_special_ids)) <= 1:
         # transformers 5 builds an empty tokenizer when the vocabulary files are missing, instead of
         # failing: special tokens only, plus SentencePiece's word-boundary piece.
@@ -320,11 +336,15 @@ class _WholeCharacterStreamer(BaseStreamer):
 
 def generation_config(model: Any, settings: dict[str, Any], **overrides: Any) -> GenerationConfig:
     """The model's own generation config with the user's settings on top."""
-    config = GenerationConfig.from_dict({**model.generation_config.to_dict(), **{k: settings[k] for k in GENERATION_KEYS if k in settings}, **overrides})
+    config = GenerationConfig.from_dict(
+        {**model.generation_config.to_dict(), **{k: settings[k] for k in GENERATION_KEYS if k in settings}, **overrides}
+    )
     return config
 
 
-def generate(model: LoadedModel, inputs: dict[str, torch.Tensor], settings: dict[str, Any], control: RunControl, **overrides: Any) -> torch.Tensor:
+def generate(
+    model: LoadedModel, inputs: dict[str, torch.Tensor], settings: dict[str, Any], control: RunControl, **overrides: Any
+) -> torch.Tensor:
     """Run `generate` so that Ctrl-C stops it between steps and text streams as it comes."""
     config = generation_config(model.handle, settings, **overrides)
     if settings.get("seed") is not None:

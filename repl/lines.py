@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 BLOCK_FENCE = '"""'
 _UNDECODABLE = re.compile("[\ud800-\udfff]")

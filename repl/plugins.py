@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import pluggy
 
@@ -205,7 +206,9 @@ def _model_registrar(host: PluginHost, plugin: str, models: dict[str, ModelSpec]
         taken = {n: s.plugin for n, s in models.items()} | {a: models[t].plugin for a, t in alias_map.items()}
         for claimed in (name, *aliases):
             if claimed in taken:
-                host.report(plugin, f"model name {claimed!r} is already taken by plugin {taken[claimed]!r}; not registered")
+                host.report(
+                    plugin, f"model name {claimed!r} is already taken by plugin {taken[claimed]!r}; not registered"
+                )
                 return
         if not isinstance(name, str) or not name or name.startswith("/") or any(c.isspace() for c in name):
             host.report(plugin, f"invalid model name {name!r}; not registered")

@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO, TYPE_CHECKING, Any, Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from repl.results import turn_record
+from repl.textlayout import one_line, table
 
 if TYPE_CHECKING:
-    from repl.commands import Result
     from repl.plugins import PluginHost
-    from repl.session import Stats, Turn
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
-
-
-def one_line(message: str) -> str:
-    """A message as one line with nothing a terminal would act on.
-
-    Messages quote what the user typed or what a plugin said, which may hold a
-    newline or an escape sequence; these are shown as escapes instead.
-    """
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    from repl.results import Result, Stats, Turn
 
 
 def human_bytes(count: int) -> str:
@@ -50,36 +34,26 @@ def seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}s"
 
 
+def rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def stats_line(stats: Stats) -> str:
-    rate = "-" if stats.tokens_per_s is None else f"{stats.tokens_per_s:.1f} tok/s"
+    per_second = "-" if stats.tokens_per_s is None else f"{stats.tokens_per_s:.1f} tok/s"
     return (
         f"[{stats.input_tokens} in, {stats.new_tokens} new, ttft {seconds(stats.ttft)}, "
-        f"{seconds(stats.seconds)}, {rate}, {stats.stop_reason}]"
+        f"{seconds(stats.seconds)}, {per_second}, {stats.stop_reason}]"
     )
 
 
 def plugins_table(host: PluginHost) -> str:
-    rows = [(s.name, s.version or "-", ", ".join(s.hooks) or "-", s.state) for s in sorted(host.statuses.values(), key=lambda s: s.name)]
+    rows = [
+        (s.name, s.version or "-", ", ".join(s.hooks) or "-", s.state)
+        for s in sorted(host.statuses.values(), key=lambda s: s.name)
+    ]
     if not rows:
         return "no plugins are installed"
     return table(("plugin", "version", "hooks", "status"), rows)
-
-
-def turn_record(turn: Turn) -> dict[str, Any]:
-    """The `--json` object of one model turn."""
-    if turn.error is not None:
-        return {"model": turn.model, "checkpoint": turn.checkpoint, "input": turn.input, "error": turn.error}
-    record = {
-        "model": turn.model,
-        "checkpoint": turn.checkpoint,
-        "input": turn.input,
-        "output": turn.output,
-        "stats": turn.stats.as_dict(),
-    }
-    if turn.notices:
-        record["notices"] = turn.notices
-    record.update(turn.data)
-    return record
 
 
 class Renderer:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gc
 import sys
-import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from repl import settings as settings_module
 from repl.api import LoadedModel, LoadOptions, ModelError, ModelSpec
 from repl.plugins import PluginHost
+from repl.results import Turn
 from repl.suggest import nearest
 
 
@@ -29,64 +28,12 @@ def _return_freed_memory() -> None:
         pass
 
 
-@dataclass
-class Stats:
-    input_tokens: int = 0
-    new_tokens: int = 0
-    seconds: float = 0.0
-    ttft: float | None = None
-    tokens_per_s: float | None = None
-    stop_reason: str = "eos"
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Turn:
-    """One line sent to one model, and what came of it."""
-
-    model: str
-    checkpoint: str
-    input: str
-    output: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)
-    stats: Stats = field(default_factory=Stats)
-    data: dict[str, Any] = field(default_factory=dict)
-    notices: list[str] = field(default_factory=list)
-    error: str | None = None
-    raw_ids: list[int] = field(default_factory=list)
-    raw_output: str = ""
-    display: str | None = None
-    streamed: bool = False
-    finished_at: float = field(default_factory=time.time)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def as_dict(self) -> dict[str, Any]:
-        record = {
-            "model": self.model,
-            "checkpoint": self.checkpoint,
-            "input": self.input,
-            "output": self.output,
-            "settings": self.settings,
-            "stats": self.stats.as_dict(),
-            "notices": self.notices,
-            "error": self.error,
-            "finished_at": self.finished_at,
-        }
-        record.update(self.data)
-        return record
-
-
 class Session:
     """Owns the active model, the loaded models, per-model settings and the turns."""
 
-    def __init__(self, host: PluginHost, options: LoadOptions = LoadOptions(), active: str | None = None):
+    def __init__(self, host: PluginHost, options: LoadOptions | None = None, active: str | None = None):
         self.host = host
-        self.options = options
+        self.options = options or LoadOptions()
         self.loaded: dict[str, LoadedModel] = {}
         self.checkpoints: dict[str, str] = {}
         self.settings: dict[str, dict[str, Any]] = {}
@@ -109,7 +56,11 @@ class Session:
         if spec is None:
             known = list(self.host.models()) + [a for s in self.host.models().values() for a in s.aliases]
             hint = nearest(name, known)
-            suffix = f"; did you mean {hint!r}?" if hint else (f"; known: {', '.join(self.host.models())}" if known else "; no model is registered")
+            suffix = (
+                f"; did you mean {hint!r}?"
+                if hint
+                else (f"; known: {', '.join(self.host.models())}" if known else "; no model is registered")
+            )
             raise ModelError(f"unknown model {name!r}{suffix}")
         return spec
 

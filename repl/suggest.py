@@ -1,7 +1,7 @@
 """'Did you mean …?' for misspelt commands, models and settings."""
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def nearest(word: str, candidates: Iterable[str]) -> str | None:

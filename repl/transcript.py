@@ -11,11 +11,10 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from repl.session import Turn
-from repl.sessions import turn_record
+from repl.results import Turn, turn_record
 from repl.storage import StorageError, append_line
 
 

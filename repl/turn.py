@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import json
+import logging
 import signal
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from repl.api import Encoding, ModelError, Reply, RunControl
 from repl.plugins import PluginError
-from repl.render import one_line
-from repl.session import Session, Stats, Turn
+from repl.results import Stats, Turn
+from repl.session import Session
+from repl.textlayout import one_line
 
 log = logging.getLogger(__name__)
 

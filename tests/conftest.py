@@ -32,7 +32,10 @@ def taught_checkpoints(tmp_path_factory):
     from repl.testing import build_checkpoint, teach_checkpoint
 
     root = tmp_path_factory.mktemp("taught")
-    return {family: teach_checkpoint(family, build_checkpoint(family, root / family), examples) for family, examples in TAUGHT.items()}
+    return {
+        family: teach_checkpoint(family, build_checkpoint(family, root / family), examples)
+        for family, examples in TAUGHT.items()
+    }
 
 
 @pytest.fixture
@@ -43,6 +46,8 @@ def taught_repl(taught_checkpoints):
 
     def build(active=None, json_mode=False, **settings):
         checkpoints = {family: str(path) for family, path in taught_checkpoints.items()}
-        return make_repl(builtin_host(), active=active, checkpoints=checkpoints, json_mode=json_mode, settings=settings or None)
+        return make_repl(
+            builtin_host(), active=active, checkpoints=checkpoints, json_mode=json_mode, settings=settings or None
+        )
 
     return build

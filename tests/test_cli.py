@@ -7,17 +7,26 @@ import sys
 
 import pytest
 
+from repl.results import CORE_FIELDS
+
 
 def modelrepl(*args, stdin=None, env=None, timeout=120):
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "repl", *args], input=stdin, capture_output=True, text=True, env=environment, timeout=timeout
+        [sys.executable, "-m", "repl", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
     )
 
 
 @pytest.mark.parametrize("flag", ["--help", "--version"])
 def test_help_and_version_import_neither_torch_nor_transformers(flag):
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "repl", flag], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "repl", flag], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
     assert not imported & {"torch", "transformers", "accelerate"}
@@ -73,14 +82,23 @@ def test_errors_go_to_stderr_and_set_the_exit_status(tiny_checkpoints):
 
 def test_json_mode_prints_one_object_per_line_and_errors_as_objects(taught_checkpoints):
     done = modelrepl(
-        "-m", f"bert={taught_checkpoints['bert']}", "--json", "--no-log",
-        "-e", "the capital of france is [MASK] .", "-e", "no mask", "-e", "//[MASK] slash",
+        "-m",
+        f"bert={taught_checkpoints['bert']}",
+        "--json",
+        "--no-log",
+        "-e",
+        "the capital of france is [MASK] .",
+        "-e",
+        "no mask",
+        "-e",
+        "//[MASK] slash",
     )
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert records[0]["output"] == "the capital of france is paris."
     assert records[0]["candidates"][0][0]["token"] == "paris"
     assert set(records[0]) >= {"model", "checkpoint", "input", "output", "stats", "candidates"}
-    assert set(records[1]) == {"model", "checkpoint", "input", "error"}
+    assert records[0]["error"] is None
+    assert set(records[1]) == set(CORE_FIELDS) and "mask" in records[1]["error"]
     assert records[2]["input"] == "/[MASK] slash"
     assert done.returncode == 1
 
@@ -96,8 +114,15 @@ def test_unknown_model_or_bad_setting_at_start_is_a_usage_error():
 
 def test_set_for_named_models_skips_those_that_do_not_take_it(taught_checkpoints):
     done = modelrepl(
-        "-m", f"mt0={taught_checkpoints['mt0']}", "-m", f"bert={taught_checkpoints['bert']}",
-        "--set", "max_new_tokens=3", "--no-log", "-e", "/show",
+        "-m",
+        f"mt0={taught_checkpoints['mt0']}",
+        "-m",
+        f"bert={taught_checkpoints['bert']}",
+        "--set",
+        "max_new_tokens=3",
+        "--no-log",
+        "-e",
+        "/show",
     )
     assert done.returncode == 0, done.stderr
     assert "max_new_tokens         3" in done.stdout

@@ -10,8 +10,9 @@ import sys
 import unicodedata
 
 from repl import config as config_module
+from repl.batch_compare import ROW_FIELDS, compare_cli, summarize
 from repl.cli import build_parser, build_session
-from repl.compare import ROW_FIELDS, compare_cli, layout_blocks, summarize
+from repl.textlayout import layout_blocks
 
 SHORT = {"mt0": {"max_new_tokens": 3}, "gpt2": {"max_new_tokens": 3}}
 
@@ -91,9 +92,9 @@ def test_a_failing_model_does_not_stop_the_others(builtin_repl, tmp_path):
     assert [record["model"] for record in result.records] == ["mt0", "gpt2", "bert"]
     by_model = {record["model"]: record for record in result.records}
     assert "does not exist" in by_model["gpt2"]["error"]
-    assert "stats" not in by_model["gpt2"]
+    assert by_model["gpt2"]["stats"]["stop_reason"] == "error"
     for name in ("mt0", "bert"):
-        assert "error" not in by_model[name]
+        assert by_model[name]["error"] is None
         assert by_model[name]["stats"]["input_tokens"] > 0
     assert "candidates" in by_model["bert"]
     assert result.error is None
@@ -200,6 +201,7 @@ def test_compare_command_writes_jsonl_and_csv_rows(tiny_checkpoints, tmp_path):
         reader = csv.DictReader(stream)
         assert tuple(reader.fieldnames) == ROW_FIELDS
         csv_rows = list(reader)
+
     def essentials(row):
         return row["prompt"], row["model"], row["output"]
 

@@ -73,7 +73,10 @@ def test_model_settings_are_checked_all_before_any_is_applied(tmp_path):
 
 
 def test_model_settings_and_checkpoints_apply_when_all_are_valid(tmp_path):
-    path = write_config('[models.gpt2]\ncheckpoint = "/models/gpt2"\nmax_new_tokens = 7\ndo_sample = true\nseed = 3\n', tmp_path / "c.toml")
+    path = write_config(
+        '[models.gpt2]\ncheckpoint = "/models/gpt2"\nmax_new_tokens = 7\ndo_sample = true\nseed = 3\n',
+        tmp_path / "c.toml",
+    )
     session = Session(builtin_host())
     config.apply_model_settings(config.load(path), session)
     values = session.settings_of("gpt2")
@@ -85,8 +88,14 @@ def test_model_settings_and_checkpoints_apply_when_all_are_valid(tmp_path):
     "text, expected",
     [
         ("[models.gtp2]\nmax_new_tokens = 7", "[models.gtp2]: no such model; registered: "),
-        ("[models.bert]\nmax_new_tokens = 7", "models.bert.max_new_tokens = 7 is not allowed: 'max_new_tokens' does not apply to bert"),
-        ('[models.gpt2]\nnum_beams = "many"', "models.gpt2.num_beams = 'many' is not allowed: num_beams takes a whole number"),
+        (
+            "[models.bert]\nmax_new_tokens = 7",
+            "models.bert.max_new_tokens = 7 is not allowed: 'max_new_tokens' does not apply to bert",
+        ),
+        (
+            '[models.gpt2]\nnum_beams = "many"',
+            "models.gpt2.num_beams = 'many' is not allowed: num_beams takes a whole number",
+        ),
     ],
 )
 def test_a_model_table_that_does_not_fit_the_models_is_refused(tmp_path, text, expected):
@@ -119,7 +128,11 @@ def test_the_config_sets_model_checkpoint_device_settings_and_streaming(tiny_che
     assert (record["model"], record["checkpoint"]) == ("gpt2", str(tiny_checkpoints["gpt2"]))
     assert record["stats"]["new_tokens"] <= 3
     (logged,) = [json.loads(line) for line in paths.transcript_file().read_text().splitlines()]
-    assert (logged["settings"]["max_new_tokens"], logged["settings"]["seed"], logged["settings"]["stream"]) == (3, 11, False)
+    assert (logged["settings"]["max_new_tokens"], logged["settings"]["seed"], logged["settings"]["stream"]) == (
+        3,
+        11,
+        False,
+    )
 
 
 def test_config_path_and_show(tmp_path, capsys):

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from repl import hookimpl, paths, sessions, storage
+from repl import hookimpl, paths, storage
+from repl import session_file as sessions
 from repl.api import Encoding, LoadedModel, ModelError, Reply, Token
 from repl.testing import make_host, make_repl
 

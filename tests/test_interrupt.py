@@ -14,7 +14,13 @@ from repl.testing import make_host, make_repl
 @pytest.fixture
 def terminal(tiny_checkpoints, tmp_path):
     """modelrepl under a pseudo-terminal, on a tiny mt0 that can generate for a long time."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"), "PROMPT_TOOLKIT_NO_CPR": "1"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }
     child = pexpect.spawn(
         sys.executable,
         ["-m", "repl", "-m", f"mt0={tiny_checkpoints['mt0']}", "--no-log", "--set", "max_new_tokens=100000"],

@@ -376,7 +376,12 @@ def test_reply_data_that_is_not_a_json_object_is_named_and_json_mode_keeps_worki
     assert failed.turns[0].error == message
     assert answered.turns[0].output == "hello"
     printed = [json.loads(line) for line in repl.renderer.out.getvalue().splitlines()]
-    assert printed[0] == {"model": "faulty", "checkpoint": "plain", "input": "hello", "error": message}
+    assert {key: printed[0][key] for key in ("model", "checkpoint", "input", "error")} == {
+        "model": "faulty",
+        "checkpoint": "plain",
+        "input": "hello",
+        "error": message,
+    }
     assert printed[-1]["output"] == "hello"
 
 

@@ -26,7 +26,9 @@ def test_checkpoint_of_another_family_names_its_family(builtin_repl, tiny_checkp
     assert "is a bert masked LM (encoder-only)" in error
 
 
-@pytest.mark.parametrize("model, checkpoint", [("bert", "bert-headless"), ("gpt2", "gpt2-headless"), ("mt0", "mt0-headless")])
+@pytest.mark.parametrize(
+    "model, checkpoint", [("bert", "bert-headless"), ("gpt2", "gpt2-headless"), ("mt0", "mt0-headless")]
+)
 def test_checkpoint_without_the_task_head_is_refused(builtin_repl, odd_checkpoints, model, checkpoint):
     repl = builtin_repl(active=model)
     error = repl.evaluate(f"/load {model} {odd_checkpoints[checkpoint]}").error
@@ -45,7 +47,10 @@ def test_pickle_weights_are_refused_unless_allowed(builtin_repl, odd_checkpoints
 
 def test_directory_that_is_not_a_checkpoint(builtin_repl, tmp_path):
     repl = builtin_repl(active="mt0")
-    assert repl.evaluate(f"/load mt0 {tmp_path}").error == f"'{tmp_path}' is not a checkpoint directory: it has no config.json"
+    assert (
+        repl.evaluate(f"/load mt0 {tmp_path}").error
+        == f"'{tmp_path}' is not a checkpoint directory: it has no config.json"
+    )
     missing = tmp_path / "nowhere"
     assert repl.evaluate(f"/load mt0 {missing}").error == f"checkpoint directory '{missing}' does not exist"
 

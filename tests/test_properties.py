@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from repl.api import Setting
-from repl.commands import CommandError, split_arguments
-from repl.compare import split_at_separator
+from repl.commands.arguments import split_arguments, split_at_separator
 from repl.lines import BLOCK_FENCE, batch_lines, join_blocks
+from repl.results import CommandError
 from repl.settings import GENERATION_SETTINGS, REPL_SETTINGS
 from repl.testing import make_repl
 from repl.testing.fixtures import builtin_host

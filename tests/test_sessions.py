@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from repl import paths, sessions
-from repl.commands import CommandError
+from repl import paths
+from repl import session_file as sessions
+from repl.results import CommandError
 
 SEEDED_GPT2 = {"max_new_tokens": 4, "do_sample": True, "temperature": 1.5, "seed": 7, "context": True}
 
@@ -36,7 +37,7 @@ def test_names_live_in_the_sessions_directory_and_paths_are_paths(tmp_path):
     assert sessions.session_path(f"{tmp_path}/a") == tmp_path / "a"
     assert sessions.session_path("~/s.json") == Path.home() / "s.json"
     for bad in (".hidden", ""):
-        with pytest.raises(CommandError, match="cannot be empty, start with '.'"):
+        with pytest.raises(CommandError, match=r"cannot be empty, start with '.'"):
             sessions.session_path(bad)
 
 
@@ -47,7 +48,7 @@ def test_save_writes_a_private_marked_file_with_every_turn_and_setting(builtin_r
     assert result.text == f"saved 3 turns to {path}"
     assert os.stat(path).st_mode & 0o777 == 0o600
     document = json.loads(path.read_text())
-    assert (document["format"], document["version"], document["active"]) == ("modelrepl-session", 1, "gpt2")
+    assert (document["format"], document["version"], document["active"]) == ("modelrepl-session", 2, "gpt2")
     assert document["settings"]["gpt2"]["seed"] == 7 and document["settings"]["mt0"]["num_beams"] == 2
     assert set(document["checkpoints"]) == {"mt0", "gpt2", "bert"}
     turn = document["turns"][0]
@@ -170,7 +171,9 @@ def test_list_shows_saved_sessions_and_marks_unreadable_ones(builtin_repl):
     assert any(line.startswith("junk") and "not a readable modelrepl session" in line for line in listing)
 
 
-def test_open_skips_unknown_models_with_a_note_and_reloads_a_changed_checkpoint(builtin_repl, tiny_checkpoints, tmp_path):
+def test_open_skips_unknown_models_with_a_note_and_reloads_a_changed_checkpoint(
+    builtin_repl, tiny_checkpoints, tmp_path
+):
     repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 2})
     repl.handle("Hello")
     assert "gpt2" in repl.session.loaded

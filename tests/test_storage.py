@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from repl import sessions, storage
+from repl import session_file as sessions
+from repl import storage
 from repl.storage import StorageError, append_line, write_atomic
 
 
@@ -42,7 +43,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(storage.os, "replace", full_disk)
-    with pytest.raises(StorageError, match="No space left on device.*previous file is unchanged"):
+    with pytest.raises(StorageError, match=r"No space left on device.*previous file is unchanged"):
         write_atomic(path, "new")
     assert path.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
@@ -93,9 +94,10 @@ SAVER = textwrap.dedent(
     import time
     from pathlib import Path
 
-    from repl import sessions
+    from repl import session_file as sessions
     from repl.plugins import create_host
-    from repl.session import Session, Turn
+    from repl.results import Turn
+    from repl.session import Session
 
 
     class SlowDiskFile:
@@ -158,7 +160,9 @@ def test_kill_9_during_a_session_save_leaves_the_old_or_the_new_file(tmp_path):
     rng = random.Random(1234)
     version, kills_mid_write = 0, 0
     for _ in range(40):
-        child = subprocess.Popen([sys.executable, str(script), str(path), str(version)], stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(path), str(version)], stdout=subprocess.PIPE, text=True
+        )
         try:
             assert child.stdout.readline().strip() == str(version)  # one whole save, then kill during later ones
             time.sleep(rng.uniform(0, 0.5))

@@ -80,7 +80,9 @@ def test_every_turn_records_its_stats_and_the_toolbar_shows_the_last(taught_repl
 
 def _modelrepl(*args, stdin=""):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "repl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "repl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_batch_text_mode_streams_the_reply(taught_checkpoints):
@@ -90,7 +92,9 @@ def test_batch_text_mode_streams_the_reply(taught_checkpoints):
 
 
 def test_json_stats_carry_every_field(taught_checkpoints):
-    done = _modelrepl("-m", f"mt0={taught_checkpoints['mt0']}", "--json", "--no-log", "-e", "Translate to English: Je t'aime.")
+    done = _modelrepl(
+        "-m", f"mt0={taught_checkpoints['mt0']}", "--json", "--no-log", "-e", "Translate to English: Je t'aime."
+    )
     assert done.returncode == 0, done.stderr
     (record,) = [json.loads(line) for line in done.stdout.splitlines()]
     assert record["output"] == "I love you."

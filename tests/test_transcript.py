@@ -4,7 +4,7 @@ import json
 import os
 
 from repl import cli, paths, storage
-from repl.session import Stats, Turn
+from repl.results import Stats, Turn
 from repl.transcript import Transcript
 
 
@@ -16,7 +16,9 @@ def test_each_turn_becomes_one_private_json_line(tmp_path):
     path = tmp_path / "data" / "transcript.jsonl"
     notices = []
     transcript = Transcript(path, notices.append)
-    first = Turn(model="gpt2", checkpoint="ckpt", input="Hello", output=" world", settings={"seed": 1}, stats=Stats(new_tokens=2))
+    first = Turn(
+        model="gpt2", checkpoint="ckpt", input="Hello", output=" world", settings={"seed": 1}, stats=Stats(new_tokens=2)
+    )
     second = Turn(model="mt0", checkpoint="ckpt", input="Bonjour\nencore", error="it failed")
     assert transcript.record(first) and transcript.record(second)
     records = lines_of(path)

@@ -39,7 +39,7 @@ _MULTILINGUAL_CORPUS = (
     "What is the capital of France? The capital of France is Paris.",
     "Answer the question: is the sky blue? Yes, the sky is blue.",
     "Summarize: the cat sat on the mat and looked at the dog.",
-    "0 1 2 3 4 5 6 7 8 9 10 100 2024 3.14 -1 +1 = % $ € @ # & * / \\ ( ) [ ] { } < > _ | ~ ` ^ \"",
+    '0 1 2 3 4 5 6 7 8 9 10 100 2024 3.14 -1 +1 = % $ € @ # & * / \\ ( ) [ ] { } < > _ | ~ ` ^ "',
 )
 
 _ENGLISH_CORPUS = (

@@ -31,9 +31,9 @@ from typing import Any
 from repl import hookspecs
 from repl.api import Encoding, LoadedModel, LoadOptions, ModelError, Reply, RunControl, Setting, Token
 from repl.app import Repl
-from repl.commands import Result
 from repl.plugins import MODEL_HOOKS, PluginError, PluginHost
 from repl.render import Renderer
+from repl.results import Result
 from repl.session import Session
 from repl.settings import find_setting
 from repl.testing.driver import ReplDriver

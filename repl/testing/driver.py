@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import io
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Iterable
+from typing import Any
 
 from repl.api import LoadOptions
 from repl.app import Repl
-from repl.commands import Result
 from repl.plugins import PluginHost, create_host
 from repl.render import Renderer
+from repl.results import Result
 from repl.session import Session
 
 
@@ -41,11 +42,11 @@ def make_repl(
     active: str | None = None,
     checkpoints: dict[str, str] | None = None,
     json_mode: bool = False,
-    options: LoadOptions = LoadOptions(device="cpu"),
+    options: LoadOptions | None = None,
     settings: dict[str, dict[str, Any]] | None = None,
 ) -> Repl:
     """A REPL whose output is captured: read it from `repl.renderer.out.getvalue()`."""
-    session = Session(host, options, active=active)
+    session = Session(host, options or LoadOptions(device="cpu"), active=active)
     for name, checkpoint in (checkpoints or {}).items():
         session.choose_checkpoint(name, checkpoint)
     for name, values in (settings or {}).items():

@@ -12,10 +12,11 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from repl.api import ModelError
-from repl.commands import CommandError, Result, command
-from repl.compare import model_names, split_at_separator
+from repl.commands.arguments import model_names, split_at_separator
+from repl.commands.registry import command
 from repl.plugins import PluginError
-from repl.render import table
+from repl.results import CommandError, Result
+from repl.textlayout import table
 from repl.turn import tokenize
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def tokens_command(repl: Repl, args: str) -> Result:
         named, text = [], args
     if not text:
         raise CommandError(f"nothing to tokenize after --; usage: {TOKENS_USAGE}")
-    names = model_names(repl, named) if named else repl.broadcast_to or [repl.session.active_spec().name]
+    names = model_names(repl.session, named) if named else repl.broadcast_to or [repl.session.active_spec().name]
     records = [token_record(repl, name, text) for name in names]
     if all("error" in record for record in records):
         return Result(error="; ".join(f"{record['model']}: {record['error']}" for record in records))
@@ -79,7 +80,10 @@ def describe_tokens(record: dict[str, Any]) -> str:
     count = f"{len(tokens)} tokens" + (f" of at most {limit}" if limit is not None else ", no known maximum")
     lines = [f"{record['model']} ({record['checkpoint']}): {count}"]
     lines += [f"  note: {notice}" for notice in record.get("notices", ())]
-    rows = [(position, token["id"], shown_piece(token["piece"], token["special"], token["added"])) for position, token in enumerate(tokens)]
+    rows = [
+        (position, token["id"], shown_piece(token["piece"], token["special"], token["added"]))
+        for position, token in enumerate(tokens)
+    ]
     lines += ["  " + line for line in table(("#", "id", "piece"), rows).splitlines()]
     start = record["decoder_start"]
     if start is not None:
@@ -104,7 +108,13 @@ def last_reply(repl: Repl, words: list[str]) -> Result:
     if not replies:
         raise CommandError(f"no reply yet{f' from {name}' if name else ''}: send a line first")
     turn = replies[-1]
-    record = {"model": turn.model, "checkpoint": turn.checkpoint, "input": turn.input, "ids": list(turn.raw_ids), "raw": turn.raw_output}
+    record = {
+        "model": turn.model,
+        "checkpoint": turn.checkpoint,
+        "input": turn.input,
+        "ids": list(turn.raw_ids),
+        "raw": turn.raw_output,
+    }
     if repl.renderer.json_mode:
         return Result(records=[record])
     ids = " ".join(map(str, turn.raw_ids)) if turn.raw_ids else f"none ({turn.model} generates no tokens)"

@@ -1,0 +1,70 @@
+"""One line to several models: their turns, a block each and one table of numbers.
+
+Models answer one after another, each loaded once and kept: running them in
+parallel would make their timings disturb each other. Inside a comparison
+nothing streams, so the replies of several models never interleave.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import TYPE_CHECKING
+
+from repl.render import rate, seconds
+from repl.results import Result, Turn, turn_record
+from repl.textlayout import layout_blocks, table
+
+if TYPE_CHECKING:
+    from repl.app import Repl
+
+STATS_HEADERS = ("model", "checkpoint", "input tokens", "new tokens", "ttft", "seconds", "tok/s", "stop reason")
+
+
+def compare_result(repl: Repl, names: list[str], text: str) -> Result:
+    """Send `text` to each model in turn; their blocks and one stats table, or JSON records."""
+    turns: list[Turn] = []
+    for name in names:
+        turn = repl.turn(name, text, stream=False)
+        turns.append(turn)
+        if turn.stats.stop_reason == "cancelled":
+            break
+    not_run = names[len(turns) :]
+    error = None
+    if not_run:
+        error = f"comparison cancelled: {', '.join(not_run)} not run"
+    elif not any(turn.ok for turn in turns):
+        error = "no model answered"
+    if repl.renderer.json_mode:
+        return Result(records=[turn_record(turn) for turn in turns], error=error)
+    blocks = [(turn.model, block_body(turn)) for turn in turns]
+    width = shutil.get_terminal_size().columns
+    return Result(text=layout_blocks(blocks, width) + "\n\n" + stats_table(turns), error=error)
+
+
+def block_body(turn: Turn) -> str:
+    lines = [f"note: {notice}" for notice in turn.notices]
+    if turn.error:
+        lines.append(f"error: {turn.error}")
+    else:
+        lines.append(turn.output or "(empty reply)")
+        if turn.stats.stop_reason == "cancelled":
+            lines.append("(cancelled)")
+    return "\n".join(lines)
+
+
+def stats_table(turns: list[Turn]) -> str:
+    return table(STATS_HEADERS, [(turn.model, turn.checkpoint, *_stats_cells(turn)) for turn in turns])
+
+
+def _stats_cells(turn: Turn) -> tuple[str, ...]:
+    if turn.error:
+        return ("-", "-", "-", "-", "-", turn.stats.stop_reason)
+    stats = turn.stats
+    return (
+        str(stats.input_tokens),
+        str(stats.new_tokens),
+        seconds(stats.ttft),
+        seconds(stats.seconds),
+        rate(stats.tokens_per_s),
+        stats.stop_reason,
+    )

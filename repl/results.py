@@ -1,0 +1,104 @@
+"""What evaluating a line produces, and the one way a turn is written down.
+
+Commands, model turns, rendering, transcripts and session files all share
+these records, so this module depends on nothing else in modelrepl.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# The fields modelrepl writes for every turn, and those the transcript and `/history` add:
+# a plugin's `Reply.data` may not use these names.
+CORE_FIELDS = (
+    "model",
+    "checkpoint",
+    "input",
+    "output",
+    "error",
+    "stats",
+    "notices",
+    "settings",
+    "finished_at",
+)
+RESERVED_FIELDS = CORE_FIELDS + ("data", "time", "run", "turn")
+
+
+class CommandError(Exception):
+    """Bad use of a command: shown as one line."""
+
+
+@dataclass
+class Stats:
+    input_tokens: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+    ttft: float | None = None
+    tokens_per_s: float | None = None
+    stop_reason: str = "eos"
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Turn:
+    """One line sent to one model, and what came of it."""
+
+    model: str
+    checkpoint: str
+    input: str
+    output: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    stats: Stats = field(default_factory=Stats)
+    data: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
+    error: str | None = None
+    raw_ids: list[int] = field(default_factory=list)
+    raw_output: str = ""
+    display: str | None = None
+    streamed: bool = False
+    finished_at: float = field(default_factory=time.time)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def turn_record(turn: Turn) -> dict[str, Any]:
+    """One turn as `--json`, the transcript and session files write it: core fields, then the plugin's data."""
+    record: dict[str, Any] = {
+        "model": turn.model,
+        "checkpoint": turn.checkpoint,
+        "input": turn.input,
+        "output": turn.output,
+        "error": turn.error,
+        "stats": turn.stats.as_dict(),
+        "notices": list(turn.notices),
+        "settings": dict(turn.settings),
+        "finished_at": turn.finished_at,
+    }
+    record.update(turn.data)
+    return record
+
+
+def plugin_data(record: dict[str, Any]) -> dict[str, Any]:
+    """The plugin's data in a written turn: every field that is not a core one."""
+    return {key: value for key, value in record.items() if key not in RESERVED_FIELDS}
+
+
+@dataclass
+class Result:
+    """What evaluating one line produced; commands and model turns render the same way."""
+
+    text: str = ""
+    turns: list[Turn] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    quit: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(t.ok for t in self.turns)
