@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 import transformers
+from tokenizers import Tokenizer
+from tokenizers.decoders import DecodeStream
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 from transformers.models.auto import modeling_auto
@@ -302,12 +304,14 @@ class _CancelCriteria(StoppingCriteria):
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
-class _WholeCharacterStreamer(BaseStreamer):
+class WholeCharacterStreamer(BaseStreamer):
     """Streams the reply as text, holding back a partial UTF-8 character.
 
     The whole reply is decoded again at every step and only the new suffix is
     emitted: decoding pieces one by one loses SentencePiece spaces, and a byte-
-    level token may end in the middle of a character (decoded as U+FFFD).
+    level token may end in the middle of a character (decoded as U+FFFD). Each
+    step costs time in proportion to the reply so far; it is the fallback for
+    tokenizers without a Rust backend.
     """
 
     def __init__(self, tokenizer: Any, control: RunControl):
@@ -334,6 +338,41 @@ class _WholeCharacterStreamer(BaseStreamer):
         self.shown = len(text)
 
 
+class IncrementalStreamer(WholeCharacterStreamer):
+    """Streams with the tokenizers library's own incremental decoder: constant cost per step.
+
+    `DecodeStream` (what `transformers serve` streams with) decodes only the
+    last few ids against the text already shown, and returns nothing while a
+    character is incomplete. At the end the whole reply is decoded once, and
+    whatever the stream has not shown yet (a byte that never became a
+    character, decoded as U+FFFD) is emitted, so the streamed text equals the
+    final reply.
+    """
+
+    def __init__(self, tokenizer: Any, control: RunControl):
+        super().__init__(tokenizer, control)
+        self.backend = tokenizer.backend_tokenizer
+        self.stream = DecodeStream(skip_special_tokens=True)
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        ids = value.reshape(-1).tolist()
+        self.ids.extend(ids)
+        chunk = self.stream.step(self.backend, ids)
+        if chunk:
+            self.control.emit(chunk)
+            self.shown += len(chunk)
+
+
+def streamer_for(tokenizer: Any, control: RunControl) -> WholeCharacterStreamer:
+    """The incremental streamer where the tokenizer has a Rust backend, else the whole-reply one."""
+    if isinstance(getattr(tokenizer, "backend_tokenizer", None), Tokenizer):
+        return IncrementalStreamer(tokenizer, control)
+    return WholeCharacterStreamer(tokenizer, control)
+
+
 def generation_config(model: Any, settings: dict[str, Any], **overrides: Any) -> GenerationConfig:
     """The model's own generation config with the user's settings on top."""
     config = GenerationConfig.from_dict(
@@ -351,7 +390,7 @@ def generate(
         transformers.set_seed(settings["seed"])
     streamer = None
     if control.streaming and config.num_beams == 1:  # generate() refuses streamers with beam search
-        streamer = _WholeCharacterStreamer(model.tokenizer, control)
+        streamer = streamer_for(model.tokenizer, control)
     with torch.inference_mode():
         return model.handle.generate(
             **{k: v.to(model.handle.device) for k, v in inputs.items()},

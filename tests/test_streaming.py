@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from repl.api import RunControl
 from repl.prompt import _toolbar
 from repl.turn import run_turn
@@ -20,9 +22,21 @@ def test_streamed_chunks_add_up_to_the_reply_without_broken_characters(taught_re
     assert not any("\ufffd" in chunk for chunk in chunks)
 
 
-def test_streamer_holds_back_partial_utf8_until_the_character_is_complete(builtin_repl):
+def _stream(streamer_class, tokenizer, ids):
+    """Feed `ids` one by one through a streamer, as generate() does; the chunks it emitted."""
     import torch
 
+    control = RunControl(stream=lambda _: None)
+    streamer = streamer_class(tokenizer, control)
+    streamer.put(torch.tensor([[1, 2]]))  # the prompt, which is never streamed
+    for token_id in ids:
+        streamer.put(torch.tensor([token_id]))
+    streamer.end()
+    return control.streamed
+
+
+@pytest.mark.parametrize("streamer_name", ["WholeCharacterStreamer", "IncrementalStreamer"])
+def test_streamer_holds_back_partial_utf8_until_the_character_is_complete(builtin_repl, streamer_name):
     from repl import hf
 
     repl = builtin_repl(active="gpt2")
@@ -30,14 +44,50 @@ def test_streamer_holds_back_partial_utf8_until_the_character_is_complete(builti
     text = "我爱你 😀🎉 ok"
     ids = tokenizer(text).input_ids
     assert any("\ufffd" in tokenizer.decode([i]) for i in ids), "the test needs tokens that split characters"
-    control = RunControl(stream=lambda _: None)
-    streamer = hf._WholeCharacterStreamer(tokenizer, control)
-    streamer.put(torch.tensor([[1, 2]]))  # the prompt, which is never streamed
-    for token_id in ids:
-        streamer.put(torch.tensor([token_id]))
-    streamer.end()
-    assert "".join(control.streamed) == text
-    assert not any("\ufffd" in chunk for chunk in control.streamed)
+    chunks = _stream(getattr(hf, streamer_name), tokenizer, ids)
+    assert "".join(chunks) == text
+    assert not any("\ufffd" in chunk for chunk in chunks)
+
+
+def _byte_fallback_tokenizer():
+    """A Llama-style SentencePiece BPE: '▁' for spaces, unknown characters as <0xNN> bytes."""
+    from tokenizers import Tokenizer, decoders, models, normalizers
+    from transformers import PreTrainedTokenizerFast
+
+    pieces = ["<unk>", "<s>", "</s>"] + [f"<0x{byte:02X}>" for byte in range(256)]
+    pieces += ["▁", "▁h", "▁hello", "ello", "▁wor", "ld", "!", "h", "e", "l", "o", "w", "r", "d"]
+    vocab = {piece: index for index, piece in enumerate(pieces)}
+    merges = [("▁", "h"), ("e", "l"), ("l", "o"), ("▁h", "ello")]
+    backend = Tokenizer(models.BPE(vocab, [m for m in merges if "".join(m) in vocab], byte_fallback=True))
+    backend.normalizer = normalizers.Sequence([normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")])
+    backend.decoder = decoders.Sequence(
+        [decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+
+
+def test_incremental_streaming_equals_the_final_reply_for_every_kind_of_tokenizer(builtin_repl):
+    """Byte-level BPE (gpt2), SentencePiece unigram spaces (mt0), byte fallback (Llama), specials, lone bytes."""
+    from repl import hf
+
+    repl = builtin_repl(active="gpt2")
+    gpt2 = repl.session.model("gpt2").tokenizer
+    mt0 = repl.session.model("mt0").tokenizer
+    llama = _byte_fallback_tokenizer()
+    cases = [
+        (gpt2, gpt2(" 我爱你 😀🎉 ok\n  two  spaces").input_ids + [gpt2.eos_token_id]),
+        (gpt2, gpt2("é").input_ids[:1]),  # a reply cut in the middle of a character
+        (mt0, mt0("Hello world. I love  you.").input_ids),  # ends with </s>, skipped
+        (llama, llama("hello wor😀ld! é").input_ids),
+        (llama, llama("hello").input_ids + llama("😀").input_ids[1:3]),  # 2 of the emoji's 4 bytes
+    ]
+    for tokenizer, ids in cases:
+        final = hf.decode_text(tokenizer, ids)
+        assert isinstance(hf.streamer_for(tokenizer, RunControl()), hf.IncrementalStreamer)
+        chunks = _stream(hf.IncrementalStreamer, tokenizer, ids)
+        assert "".join(chunks) == final, (tokenizer.convert_ids_to_tokens(ids), chunks)
+        assert "".join(_stream(hf.WholeCharacterStreamer, tokenizer, ids)) == final
+        assert not any("\ufffd" in chunk for chunk in chunks[:-1])
 
 
 def test_mt0_streams_without_its_decoder_start_token(taught_repl):
