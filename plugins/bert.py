@@ -7,8 +7,7 @@ candidates and the sentence is shown with the best ones filled in.
 
 import re
 
-from repl import hookimpl
-from repl.api import MASKED, Encoding, ModelError, Reply, Setting
+from repl.api import MASKED, Encoding, ModelError, Reply, Setting, hookimpl
 
 NAME = "bert"
 DEFAULT_CHECKPOINT = "google-bert/bert-base-uncased"
@@ -32,16 +31,16 @@ def register_models(register):
 
 @hookimpl
 def load_model(spec, checkpoint, options):
-    from repl import hf
+    from repl.api import load
 
-    model = hf.load(spec, checkpoint, options)
+    model = load(spec, checkpoint, options)
     model.max_input_tokens = min(model.handle.config.max_position_embeddings, model.tokenizer.model_max_length)
     return model
 
 
 @hookimpl
 def tokenize(model, text):
-    from repl import hf
+    from repl.api import encode_cut_at_end
 
     tokenizer = model.tokenizer
     masks_in_text = len(_MASK_SPELLINGS.findall(text))
@@ -49,9 +48,7 @@ def tokenize(model, text):
         raise ModelError(HOW_TO)
     if masks_in_text > MOST_MASKS:
         raise ModelError(f"{masks_in_text} masks in one line; {NAME} fills at most {MOST_MASKS} at once")
-    tokens, notices = hf.encode_cut_at_end(
-        model, _MASK_SPELLINGS.sub(tokenizer.mask_token, text), tokenizer.mask_token_id
-    )
+    tokens, notices = encode_cut_at_end(model, _MASK_SPELLINGS.sub(tokenizer.mask_token, text), tokenizer.mask_token_id)
     masks = [position for position, token in enumerate(tokens) if token.id == tokenizer.mask_token_id]
     return Encoding(text, tokens, notices, context={"masks": masks})
 
@@ -89,4 +86,6 @@ def decode(model, encoding, output, settings):
         f"  [MASK] {number}: " + "  ".join(f"{c['token']} {c['score']:.3f}" for c in row)
         for number, row in enumerate(candidates, start=1)
     ]
-    return Reply(text=filled, display="\n".join(lines), data={"candidates": candidates}, raw_text=filled)
+    return Reply(
+        text=filled, display="\n".join(lines), data={"candidates": candidates}, raw_text=filled, stop_reason="done"
+    )

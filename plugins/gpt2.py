@@ -6,9 +6,7 @@ prompt, so the reply is decoded from the new ids only. With `/context on`,
 earlier turns are kept as the prompt prefix, oldest dropped first to fit.
 """
 
-from repl import hookimpl
-from repl.api import CAUSAL, Encoding, ModelError, Reply, Setting
-from repl.settings import GENERATION_SETTINGS, validate_generation
+from repl.api import CAUSAL, GENERATION_SETTINGS, Encoding, ModelError, Reply, Setting, hookimpl, validate_generation
 
 NAME = "gpt2"
 DEFAULT_CHECKPOINT = "openai-community/gpt2"
@@ -30,16 +28,16 @@ def register_models(register):
 
 @hookimpl
 def load_model(spec, checkpoint, options):
-    from repl import hf
+    from repl.api import load
 
-    model = hf.load(spec, checkpoint, options)
+    model = load(spec, checkpoint, options)
     model.max_input_tokens = min(model.handle.config.n_positions, model.tokenizer.model_max_length)
     return model
 
 
 @hookimpl
 def tokenize(model, text, settings, history):
-    from repl import hf
+    from repl.api import added_by_tokenizer, describe
 
     tokenizer = model.tokenizer
     room = model.max_input_tokens - settings["max_new_tokens"]
@@ -53,7 +51,7 @@ def tokenize(model, text, settings, history):
     ids = encoded["input_ids"]
     if not ids:
         raise ModelError("the line has no text gpt2's tokenizer can read")
-    added = hf.added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
+    added = added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
     notices = []
     if len(ids) > room:
         notices.append(f"input truncated to the last {room} tokens: {len(ids) - room} dropped from the start")
@@ -65,7 +63,7 @@ def tokenize(model, text, settings, history):
                 f"context trimmed: {dropped} oldest turn(s) dropped to fit {model.max_input_tokens} positions"
             )
         ids, added = prefix + ids, [False] * len(prefix) + added
-    return Encoding(text, hf.describe(tokenizer, ids, added), notices, context={"prompt_length": len(ids)})
+    return Encoding(text, describe(tokenizer, ids, added), notices, context={"prompt_length": len(ids)})
 
 
 def _context_prefix(model, history, room):
@@ -92,10 +90,10 @@ def _context_prefix(model, history, room):
 def run(model, encoding, settings, control):
     import torch
 
-    from repl import hf
+    from repl.api import generate
 
     input_ids = torch.tensor([encoding.input_ids])
-    return hf.generate(
+    return generate(
         model,
         {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)},
         settings,
@@ -106,12 +104,12 @@ def run(model, encoding, settings, control):
 
 @hookimpl
 def decode(model, encoding, output, settings):
-    from repl import hf
+    from repl.api import decode_text, eos_ids, stop_reason
 
     new_ids = output[0, encoding.context["prompt_length"] :].tolist()
     return Reply(
-        text=hf.decode_text(model.tokenizer, new_ids),
+        text=decode_text(model.tokenizer, new_ids),
         new_ids=new_ids,
         raw_text=model.tokenizer.decode(new_ids, skip_special_tokens=False),
-        stop_reason=hf.stop_reason(new_ids, hf.eos_ids(model.handle), settings["max_new_tokens"]),
+        stop_reason=stop_reason(new_ids, eos_ids(model.handle), settings["max_new_tokens"]),
     )

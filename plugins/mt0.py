@@ -5,9 +5,7 @@
 token (id 0), so the raw output begins with `<pad>`.
 """
 
-from repl import hookimpl
-from repl.api import SEQ2SEQ, Encoding, Reply
-from repl.settings import GENERATION_SETTINGS, validate_generation
+from repl.api import GENERATION_SETTINGS, SEQ2SEQ, Encoding, Reply, hookimpl, validate_generation
 
 NAME = "mt0"
 DEFAULT_CHECKPOINT = "bigscience/mt0-small"
@@ -30,20 +28,20 @@ def register_models(register):
 
 @hookimpl
 def load_model(spec, checkpoint, options):
-    from repl import hf
+    from repl.api import decoder_start, load
 
-    model = hf.load(spec, checkpoint, options)
+    model = load(spec, checkpoint, options)
     model.max_input_tokens = min(MAX_INPUT_TOKENS, model.tokenizer.model_max_length)
-    model.decoder_start = hf.decoder_start(model.handle, model.tokenizer)
+    model.decoder_start = decoder_start(model.handle, model.tokenizer)
     return model
 
 
 @hookimpl
 def tokenize(model, text):
-    from repl import hf
+    from repl.api import encode_cut_at_end
 
     # The instruction comes first, so a long line loses its end, never the closing </s>.
-    tokens, notices = hf.encode_cut_at_end(model, text)
+    tokens, notices = encode_cut_at_end(model, text)
     return Encoding(text, tokens, notices)
 
 
@@ -51,15 +49,15 @@ def tokenize(model, text):
 def run(model, encoding, settings, control):
     import torch
 
-    from repl import hf
+    from repl.api import generate
 
     input_ids = torch.tensor([encoding.input_ids])
-    return hf.generate(model, {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}, settings, control)
+    return generate(model, {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}, settings, control)
 
 
 @hookimpl
 def decode(model, output, settings):
-    from repl import hf
+    from repl.api import decode_text, eos_ids, stop_reason
 
     sequence = output[0].tolist()
     starts_with_decoder_start = model.decoder_start is not None and sequence[:1] == [model.decoder_start.id]
@@ -68,9 +66,9 @@ def decode(model, output, settings):
     while new_ids and new_ids[-1] == pad:  # beam search pads finished beams
         new_ids.pop()
     return Reply(
-        text=hf.decode_text(model.tokenizer, new_ids),
+        text=decode_text(model.tokenizer, new_ids),
         new_ids=new_ids,
         raw_ids=sequence,
         raw_text=model.tokenizer.decode(sequence, skip_special_tokens=False),
-        stop_reason=hf.stop_reason(new_ids, hf.eos_ids(model.handle), settings["max_new_tokens"]),
+        stop_reason=stop_reason(new_ids, eos_ids(model.handle), settings["max_new_tokens"]),
     )

@@ -1,6 +1,7 @@
 """modelrepl: a terminal REPL for Hugging Face transformers models, driven by plugins.
 
-Plugin authors need only ``hookimpl`` from here and the records in ``repl.api``.
+Plugin authors import everything from the one front door, ``repl.api``
+(documented in docs/plugins.md); ``hookimpl`` stays importable from here too.
 """
 
 from repl.hookspecs import hookimpl

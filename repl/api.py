@@ -1,21 +1,141 @@
-"""The records that travel through the hooks.
+"""The one front door for plugins: everything a plugin may use, importable from here.
 
-Plugins build and return these; the core never looks inside a plugin's own
-objects (models, tokenizers, tensors) except through them. Nothing here imports
-torch or transformers, so a plugin module can import it at start-up for free.
+The records that travel through the hooks are defined here; plugins build and
+return them, and the core never looks inside a plugin's own objects (models,
+tokenizers, tensors) except through them. Beside them this module exports
+``hookimpl``, the results a command handler returns, the shared settings and
+the transformers helpers of ``repl.hf``. Those helpers import torch, so they are
+looked up only when first used: importing this module costs no torch or
+transformers, and a plugin module can import it at start-up for free.
+Whatever is not in ``__all__`` is internal and may change.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from repl.hookspecs import hookimpl
+from repl.results import CommandError, Result, Stats, Turn
+
+if TYPE_CHECKING:
+    from repl.app import Repl
+    from repl.conversation import SYSTEM, messages
+    from repl.hf import (
+        FAMILY_NAMES,
+        added_by_tokenizer,
+        decode_text,
+        decoder_start,
+        describe,
+        encode_cut_at_end,
+        eos_ids,
+        family_of,
+        generate,
+        generation_config,
+        load,
+        resolve_device,
+        stop_reason,
+    )
+    from repl.settings import GENERATION_SETTINGS, validate_generation
+
+# Names found in modules that import this one (or torch): each is imported on first use.
+_LAZY = {
+    "GENERATION_SETTINGS": "repl.settings",
+    "validate_generation": "repl.settings",
+    "SYSTEM": "repl.conversation",
+    "messages": "repl.conversation",
+    "Repl": "repl.app",
+    **dict.fromkeys(
+        (
+            "FAMILY_NAMES",
+            "load",
+            "family_of",
+            "resolve_device",
+            "describe",
+            "added_by_tokenizer",
+            "encode_cut_at_end",
+            "decoder_start",
+            "decode_text",
+            "generation_config",
+            "generate",
+            "stop_reason",
+            "eos_ids",
+        ),
+        "repl.hf",
+    ),
+}
+
+__all__ = [  # noqa: RUF022 (grouped the way docs/plugins.md lists them, not sorted)
+    # families
+    "SEQ2SEQ",
+    "CAUSAL",
+    "MASKED",
+    # hooks and records
+    "hookimpl",
+    "ModelError",
+    "Setting",
+    "ModelSpec",
+    "LoadOptions",
+    "LoadedModel",
+    "Token",
+    "Encoding",
+    "Reply",
+    "RunControl",
+    "STOP_REASONS",
+    # commands and observers
+    "Repl",
+    "Result",
+    "CommandError",
+    "Turn",
+    "Stats",
+    # settings and conversations
+    "GENERATION_SETTINGS",
+    "validate_generation",
+    "SYSTEM",
+    "messages",
+    # transformers helpers (import torch when first used)
+    "FAMILY_NAMES",
+    "load",
+    "family_of",
+    "resolve_device",
+    "describe",
+    "added_by_tokenizer",
+    "encode_cut_at_end",
+    "decoder_start",
+    "decode_text",
+    "generation_config",
+    "generate",
+    "stop_reason",
+    "eos_ids",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 SEQ2SEQ = "seq2seq"
 CAUSAL = "causal"
 MASKED = "masked"
+
+# Why a reply ended: `Reply.stop_reason` and the stats of every turn hold one of these.
+STOP_REASONS = {
+    "eos": "the model generated its end-of-sequence token",
+    "max_new_tokens": "the reply reached the max_new_tokens setting",
+    "cancelled": "the user pressed Ctrl-C (modelrepl sets this itself)",
+    "error": "the turn failed; its error says why (modelrepl sets this itself)",
+    "done": "the model generates no tokens and answered in one pass (fill-mask, classification, embeddings)",
+}
 
 
 class ModelError(Exception):

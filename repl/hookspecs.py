@@ -77,9 +77,10 @@ def decode(model, encoding, output, settings):
     for generated text it equals what was streamed), ``raw_text`` the decoding
     with special tokens, ``new_ids`` the generated ids (what stats count),
     ``raw_ids`` the whole output sequence where it differs (mt0's leading
-    decoder start token), ``stop_reason`` one of
-    ``eos``, ``max_new_tokens`` or ``cancelled``, and ``data`` any structured
-    result beyond text (BERT's ``candidates``), which ``--json`` prints as is;
+    decoder start token), ``stop_reason`` one of :data:`repl.api.STOP_REASONS`
+    (``done`` for a model that generates no tokens), and ``data`` any structured
+    result beyond text (BERT's ``candidates``) in strict JSON, without the names
+    of :data:`repl.results.RESERVED_FIELDS`, which ``--json`` prints beside the output;
     ``display``, if set, is what a terminal shows instead of ``text``.
     """
 

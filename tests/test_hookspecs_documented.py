@@ -9,11 +9,14 @@ are read, not run, so this check holds when it runs alone.
 import ast
 import inspect
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from repl import hookspecs
+from repl import api, hookspecs
+from repl.results import RESERVED_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "plugins.md"
@@ -90,3 +93,42 @@ def test_the_walk_through_shows_the_echo_example_as_it_is():
     ]
     for path, shown in blocks:
         assert shown == (ROOT / path).read_text(encoding="utf-8"), f"docs/plugins.md shows an old {path}"
+
+
+def test_every_name_the_front_door_exports_is_documented():
+    text = DOCS.read_text(encoding="utf-8")
+    front_door = text[text.index("## The front door: `repl.api`") : text.index("## Hook reference")]
+    # A name is documented by a table row whose first cell names it: `name` or `name(arguments)`.
+    first_cells = re.findall(r"^\| (.+?) \|", front_door, re.MULTILINE)
+    documented = {name for cell in first_cells for name in re.findall(r"`(\w+)[`(]", cell)}
+    undocumented = [name for name in api.__all__ if name not in documented]
+    assert not undocumented, f"docs/plugins.md's front door does not document {undocumented}"
+
+
+def test_every_name_the_front_door_exports_exists():
+    missing = [name for name in api.__all__ if not hasattr(api, name)]
+    assert not missing
+    with pytest.raises(AttributeError):
+        api.no_such_name  # noqa: B018
+
+
+def test_importing_the_front_door_imports_no_torch_or_transformers():
+    code = (
+        "import sys; import repl.api; from repl.api import GENERATION_SETTINGS, SYSTEM, Repl, Reply, hookimpl; "
+        "import plugins.gpt2, plugins.mt0, plugins.bert; "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_stop_reasons_are_documented_in_one_table():
+    text = DOCS.read_text(encoding="utf-8")
+    table = text[text.index("### Stop reasons") :].split("\n\n")[2]
+    assert set(re.findall(r"^\| `(\w+)` \|", table, re.MULTILINE)) == set(api.STOP_REASONS)
+
+
+def test_the_reserved_field_names_are_documented_as_they_are():
+    text = DOCS.read_text(encoding="utf-8")
+    listed = text[text.index("<!-- reserved-fields -->") :].split("\n\n")[0]
+    assert re.findall(r"`(\w+)`", listed) == list(RESERVED_FIELDS)

@@ -2,4 +2,9 @@
 
 from repl.commands import compare, general, models, sessions, tokens
 
+# A command handler's results, importable from here as they were before `repl.api` existed.
+from repl.results import CommandError, Result
+
 BUILTIN_MODULES = (general, models, compare, tokens, sessions)
+
+__all__ = ["BUILTIN_MODULES", "CommandError", "Result"]

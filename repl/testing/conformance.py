@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from repl import hookspecs
-from repl.api import Encoding, LoadedModel, LoadOptions, ModelError, Reply, RunControl, Setting, Token
+from repl.api import STOP_REASONS, Encoding, LoadedModel, LoadOptions, ModelError, Reply, RunControl, Setting, Token
 from repl.app import Repl
 from repl.plugins import MODEL_HOOKS, PluginError, PluginHost
 from repl.render import Renderer
@@ -40,7 +40,8 @@ from repl.testing.driver import ReplDriver
 from repl.turn import tokenize
 
 SAMPLE = "hello world"
-STOP_REASONS = ("eos", "max_new_tokens", "cancelled")
+# "error" is modelrepl's own: a plugin that fails raises instead.
+REPLY_STOP_REASONS = tuple(reason for reason in STOP_REASONS if reason != "error")
 # Longer than any tiny model's limit, so that truncation (or its refusal) is exercised.
 LONG_LINE_WORDS = 1000
 HOOKSPEC_NAMES = tuple(name for name, value in vars(hookspecs).items() if hasattr(value, "modelrepl_spec"))
@@ -375,8 +376,8 @@ def _malformed_reply(reply: Reply) -> list[str]:
         ids = getattr(reply, field_name)
         if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
             wrong.append(f"{field_name} must be a list of int, not {ids!r:.80}")
-    if reply.stop_reason not in STOP_REASONS:
-        wrong.append(f"stop_reason {reply.stop_reason!r} is not one of {', '.join(STOP_REASONS)}")
+    if reply.stop_reason not in REPLY_STOP_REASONS:
+        wrong.append(f"stop_reason {reply.stop_reason!r} is not one of {', '.join(REPLY_STOP_REASONS)}")
     if not isinstance(reply.notices, list) or not all(isinstance(n, str) for n in reply.notices):
         wrong.append("notices must be a list of str")
     try:

@@ -7,8 +7,7 @@ runs once, and the reply lists the labels, most likely first: softmax scores,
 or independent sigmoid scores for a multi-label checkpoint.
 """
 
-from repl import hookimpl
-from repl.api import Encoding, Reply, Setting
+from repl.api import Encoding, Reply, Setting, hookimpl
 
 FAMILY = "classifier"
 DEFAULT_CHECKPOINT = "distilbert/distilbert-base-uncased-finetuned-sst-2-english"
@@ -35,9 +34,9 @@ def is_classifier(config) -> bool:
 def load_model(spec, checkpoint, options):
     import transformers
 
-    from repl import hf
+    from repl.api import load
 
-    model = hf.load(
+    model = load(
         spec, checkpoint, options, auto_class=transformers.AutoModelForSequenceClassification, accepts=is_classifier
     )
     positions = getattr(model.handle.config, "max_position_embeddings", None)
@@ -47,9 +46,9 @@ def load_model(spec, checkpoint, options):
 
 @hookimpl
 def tokenize(model, text):
-    from repl import hf
+    from repl.api import encode_cut_at_end
 
-    tokens, notices = hf.encode_cut_at_end(model, text)
+    tokens, notices = encode_cut_at_end(model, text)
     return Encoding(text, tokens, notices)
 
 
@@ -74,4 +73,5 @@ def decode(model, output, settings):
         text="  ".join(f"{entry['label']} {entry['score']:.3f}" for entry in labels),
         raw_text=labels[0]["label"],
         data={"labels": labels},
+        stop_reason="done",
     )

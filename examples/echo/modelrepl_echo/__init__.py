@@ -7,8 +7,7 @@ words, and ``max_new_tokens`` cuts them short. The checkpoint names what is
 done to each word: ``plain``, ``upper`` or ``reverse``.
 """
 
-from repl import hookimpl
-from repl.api import Encoding, LoadedModel, ModelError, Reply, Setting, Token
+from repl.api import Encoding, LoadedModel, ModelError, Reply, Setting, Token, hookimpl
 
 FAMILY = "echo"
 END = "</e>"
