@@ -147,7 +147,7 @@ class Setting:
     """One per-model setting that `/set` and `--set` accept."""
 
     name: str
-    kind: type
+    kind: type[Any]
     default: Any
     help: str
     minimum: float | None = None
@@ -185,15 +185,18 @@ class Setting:
             value = float(value)
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
             raise ValueError(f"{self.name} takes {self.describe_range()}, not {value!r}")
-        if self.kind in (int, float) and (
-            value != value
-            or (self.minimum is not None and value < self.minimum)
-            or (self.maximum is not None and value > self.maximum)
-        ):
+        if self.kind in (int, float) and not self._in_range(value):
             raise ValueError(f"{self.name} takes {self.describe_range()}, not {value!r}")
         if self.choices and value not in self.choices:
             raise ValueError(f"{self.name} takes one of {', '.join(self.choices)}, not {value!r}")
         return value
+
+    def _in_range(self, number: float) -> bool:
+        return (
+            number == number  # NaN is in no range
+            and (self.minimum is None or number >= self.minimum)
+            and (self.maximum is None or number <= self.maximum)
+        )
 
     def describe_range(self) -> str:
         if self.kind is bool:
