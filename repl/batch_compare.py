@@ -199,7 +199,7 @@ def _open_output(path: str) -> IO[str]:
 
 def _jsonl_writer(stream: IO[str]) -> Callable[[dict[str, Any]], None]:
     def write(record: dict[str, Any]) -> None:
-        stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        stream.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
         stream.flush()
 
     return write

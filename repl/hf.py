@@ -140,6 +140,7 @@ def load(
     *,
     auto_class: Any = None,
     accepts: Callable[[Any], bool] | None = None,
+    needs_head: bool = True,
 ) -> LoadedModel:
     """Load a checkpoint of `spec.family` with the matching Auto class, safely.
 
@@ -150,6 +151,9 @@ def load(
     A plugin with a family of its own passes both the ``auto_class`` that
     loads it (``transformers.AutoModelForSequenceClassification``) and
     ``accepts(config)``, which tells whether a checkpoint's config is of that family.
+    A family that wants the bare model (embeddings from an encoder) passes
+    ``needs_head=False`` with ``auto_class=transformers.AutoModel``: only the
+    check for a task head is left out.
     """
     config = _load_config(spec, checkpoint, options)
     found = family_of(config)
@@ -177,7 +181,8 @@ def load(
         if not options.allow_pickle and not _is_local(checkpoint) and "safetensors" in str(exc).lower():
             raise ModelError(_pickle_refusal(checkpoint)) from None
         raise ModelError(_unreachable_message(spec, checkpoint, exc)) from None
-    _refuse_headless(spec, checkpoint, config, info)
+    if needs_head:
+        _refuse_headless(spec, checkpoint, config, info)
     model.eval()
     try:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=options.trust_remote_code)

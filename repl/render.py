@@ -120,5 +120,5 @@ class Renderer:
             self._json({"error": result.error})
 
     def _json(self, record: dict[str, Any]) -> None:
-        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
         self.out.flush()

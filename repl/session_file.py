@@ -96,7 +96,7 @@ def save(session: Session, path: Path) -> None:
             read(path)
         except SessionFileError as exc:
             raise SessionFileError(f"{exc}; not overwritten, choose another name") from None
-    text = json.dumps(session_document(session), ensure_ascii=False, indent=1, default=str) + "\n"
+    text = json.dumps(session_document(session), ensure_ascii=False, allow_nan=False, indent=1, default=str) + "\n"
     try:
         write_atomic(path, text)
     except StorageError as exc:

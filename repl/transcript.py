@@ -33,7 +33,7 @@ class Transcript:
         line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(turn.finished_at)), "run": self.run}
         line.update(turn_record(turn))
         try:
-            append_line(self.path, json.dumps(line, ensure_ascii=False, default=str))
+            append_line(self.path, json.dumps(line, ensure_ascii=False, allow_nan=False, default=str))
         except StorageError as exc:
             if not self.failing:
                 self.notify(f"transcript: {exc}; turns are not being logged until it can be written")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 from repl.api import Encoding, ModelError, Reply, RunControl
 from repl.plugins import PluginError
-from repl.results import Stats, Turn
+from repl.results import RESERVED_FIELDS, Stats, Turn
 from repl.session import Session
 from repl.textlayout import one_line
 
@@ -114,16 +114,36 @@ def run_turn(session: Session, name: str, text: str, write: Callable[[str], None
 
 
 def _json_data(session: Session, plugin: str, data: object) -> dict:
-    """A reply's data goes to --json, transcripts and saved sessions, so it must be a JSON object."""
+    """A reply's data goes to --json, transcripts and saved sessions beside modelrepl's own fields.
+
+    So it must be a JSON object in strict JSON (NaN and infinities are not JSON,
+    though Python's json writes them) that leaves modelrepl's field names alone.
+    """
+    problem = None
     try:
         if not isinstance(data, dict):
             raise TypeError(f"it is a {type(data).__name__}")
         json.dumps(data)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:  # ValueError: a circular reference
         problem = f"returned data that is not a JSON object ({exc})"
+    else:
+        reserved = [key for key in data if key in RESERVED_FIELDS]
+        if reserved:
+            problem = f"returned data with field names reserved for modelrepl: {', '.join(map(repr, reserved))}"
+        elif not _strict_json(data):
+            problem = "returned data that is not strict JSON (NaN or infinity)"
+    if problem is not None:
         session.host.report(plugin, f"decode {problem}")
-        raise PluginError(plugin, "decode", problem) from None
+        raise PluginError(plugin, "decode", problem)
     return dict(data)
+
+
+def _strict_json(data: dict) -> bool:
+    try:
+        json.dumps(data, allow_nan=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _finish_stats(stats: Stats, control: RunControl, started: float) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from repl import api, hookspecs
-from repl.results import RESERVED_FIELDS
+from repl.results import CORE_FIELDS, RESERVED_FIELDS, Turn, turn_record
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "plugins.md"
@@ -132,3 +132,15 @@ def test_the_reserved_field_names_are_documented_as_they_are():
     text = DOCS.read_text(encoding="utf-8")
     listed = text[text.index("<!-- reserved-fields -->") :].split("\n\n")[0]
     assert re.findall(r"`(\w+)`", listed) == list(RESERVED_FIELDS)
+
+
+def test_the_readme_describes_json_output_as_turn_record_writes_it():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    described = re.search(r"`--json` prints one object per model turn.*?`\{(.*?)\}`", readme, re.DOTALL).group(1)
+    stats = re.search(r'"stats": \{(.*?)\}', described, re.DOTALL).group(1)
+    record = turn_record(Turn(model="m", checkpoint="c", input="i"))
+
+    assert (
+        re.findall(r'"(\w+)"', re.sub(r"\{.*?\}", "", described, flags=re.DOTALL)) == list(record) == list(CORE_FIELDS)
+    )
+    assert re.findall(r'"(\w+)"', stats) == list(record["stats"])

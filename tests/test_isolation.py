@@ -356,9 +356,19 @@ def test_an_empty_modelrepl_plugins_variable_loads_none_and_says_so(monkeypatch,
 
 @pytest.mark.hookspec("decode")
 @pytest.mark.parametrize(
-    "data, reason", [({"when": object()}, "Object of type object is not JSON serializable"), (["a"], "it is a list")]
+    "data, reason",
+    [
+        ({"when": object()}, "that is not a JSON object (Object of type object is not JSON serializable)"),
+        (["a"], "that is not a JSON object (it is a list)"),
+        ({"similarity": float("nan")}, "that is not strict JSON (NaN or infinity)"),
+        (
+            {"scores": [1.0, float("-inf")]},
+            "that is not strict JSON (NaN or infinity)",
+        ),
+        ({"model": "evil", "output": "x", "score": 1}, "with field names reserved for modelrepl: 'model', 'output'"),
+    ],
 )
-def test_reply_data_that_is_not_a_json_object_is_named_and_json_mode_keeps_working(data, reason):
+def test_reply_data_that_is_not_a_strict_json_object_of_its_own_is_named_and_json_mode_keeps_working(data, reason):
     class OddData(Faulty):
         @hookimpl
         def decode(self, model, output):
@@ -372,7 +382,7 @@ def test_reply_data_that_is_not_a_json_object_is_named_and_json_mode_keeps_worki
     repl.handle("/use echo")
     answered = repl.handle("hello")
 
-    message = f"plugin 'odd' failed in decode: returned data that is not a JSON object ({reason})"
+    message = f"plugin 'odd' failed in decode: returned data {reason}"
     assert failed.turns[0].error == message
     assert answered.turns[0].output == "hello"
     printed = [json.loads(line) for line in repl.renderer.out.getvalue().splitlines()]
