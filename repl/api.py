@@ -24,6 +24,7 @@ from repl.results import CommandError, Result, Stats, Turn
 
 if TYPE_CHECKING:
     from repl.app import Repl
+    from repl.chat_template import added_by_template, control_ids, end_of_turn_ids, message_spans, render_prompt
     from repl.conversation import SYSTEM, messages
     from repl.hf import (
         FAMILY_NAMES,
@@ -37,9 +38,11 @@ if TYPE_CHECKING:
         generate,
         generation_config,
         load,
+        max_positions,
         resolve_device,
         stop_reason,
     )
+    from repl.reasoning import reasoning_open_in_prompt, split_reasoning
     from repl.settings import GENERATION_SETTINGS, validate_generation
 
 # Names found in modules that import this one (or torch): each is imported on first use.
@@ -48,6 +51,11 @@ _LAZY = {
     "validate_generation": "repl.settings",
     "SYSTEM": "repl.conversation",
     "messages": "repl.conversation",
+    **dict.fromkeys(
+        ("render_prompt", "message_spans", "added_by_template", "control_ids", "end_of_turn_ids"), "repl.chat_template"
+    ),
+    "split_reasoning": "repl.reasoning",
+    "reasoning_open_in_prompt": "repl.reasoning",
     "Repl": "repl.app",
     **dict.fromkeys(
         (
@@ -64,6 +72,7 @@ _LAZY = {
             "generate",
             "stop_reason",
             "eos_ids",
+            "max_positions",
         ),
         "repl.hf",
     ),
@@ -97,6 +106,14 @@ __all__ = [  # noqa: RUF022 (grouped the way docs/plugins.md lists them, not sor
     "validate_generation",
     "SYSTEM",
     "messages",
+    "split_reasoning",
+    "reasoning_open_in_prompt",
+    # chat templates (the tokenizer is passed in: no torch import)
+    "render_prompt",
+    "message_spans",
+    "added_by_template",
+    "control_ids",
+    "end_of_turn_ids",
     # transformers helpers (import torch when first used)
     "FAMILY_NAMES",
     "load",
@@ -111,6 +128,7 @@ __all__ = [  # noqa: RUF022 (grouped the way docs/plugins.md lists them, not sor
     "generate",
     "stop_reason",
     "eos_ids",
+    "max_positions",
 ]
 
 
@@ -318,14 +336,21 @@ class RunControl:
     generation between two decoding steps, leaving what was generated so far.
     """
 
-    def __init__(self, stream: Callable[[str], None] | None = None, clock: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        stream: Callable[[str], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        aside: Callable[[str], None] | None = None,
+    ):
         self._stream = stream
+        self._aside = aside
         self._clock = clock or time.perf_counter
         self.cancel_event = threading.Event()
         self.started = self._clock()
         self.first_token_at: float | None = None
         self.steps = 0
         self.streamed: list[str] = []
+        self.aside_streamed: list[str] = []
 
     @property
     def cancelled(self) -> bool:
@@ -353,3 +378,12 @@ class RunControl:
             self.streamed.append(text)
             if self._stream is not None:
                 self._stream(text)
+
+    def emit_aside(self, text: str) -> None:
+        """Stream text shown apart from the reply and not part of it: a model's reasoning before its answer."""
+        if self.first_token_at is None:
+            self.first_token_at = self._clock()
+        if text:
+            self.aside_streamed.append(text)
+            if self._stream is not None:
+                (self._aside or self._stream)(text)

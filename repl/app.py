@@ -104,8 +104,10 @@ class Repl:
 
     def turn(self, name: str, text: str, stream: bool = True) -> Turn:
         self._announce_load(name)
-        write = self.renderer.stream if stream and not self.renderer.json_mode else None
-        turn = run_turn(self.session, name, text, write)
+        live = stream and not self.renderer.json_mode
+        turn = run_turn(
+            self.session, name, text, self.renderer.stream if live else None, self.renderer.aside if live else None
+        )
         if self.transcript is not None:
             self.transcript.record(turn)
         return turn

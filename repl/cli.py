@@ -94,6 +94,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         metavar="[MODEL.]KEY=VALUE",
         help="a setting for MODEL, or for every model named with -m (default: the active one)",
     )
+    parser.add_argument(
+        "--system", metavar="TEXT", help="system prompt of every model that takes one (chat); /system changes it"
+    )
     parser.add_argument("--device", choices=DEVICES, help="where models run (default: auto)")
     parser.add_argument("--dtype", choices=DTYPES, help="weights' precision (default: auto, as saved)")
     parser.add_argument("--allow-pickle", action="store_true", help="allow checkpoints with pickle (.bin) weights")
@@ -122,6 +125,8 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
             session.choose_checkpoint(name, checkpoint)
     if args.no_stream or not config.stream:
         session.set_everywhere("stream", False)
+    if args.system is not None:
+        _set_system_prompt(session, args.system)
     # A setting without MODEL. is for the named models that take it, not every installed one.
     named = [name for name, _ in args.model] or ([session.active] if session.active else [])
     for model, key, value in args.set:
@@ -134,6 +139,17 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
         except ValueError as exc:
             raise ModelError(f"--set {key}={value}: {exc}") from None
     return session
+
+
+def _set_system_prompt(session, text: str) -> None:
+    """--system TEXT: the text as given (not parsed as a setting value) on every model that takes one."""
+    from repl.conversation import SYSTEM
+
+    takers = [name for name, spec in session.host.models().items() if spec.setting(SYSTEM.name) is not None]
+    if not takers:
+        raise ModelError("--system: no installed model takes a system prompt")
+    for name in takers:
+        session.settings[name] = {**session.settings_of(name), SYSTEM.name: text or None}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,10 +24,13 @@ dtype = "auto"               # auto, float32, float16 or bfloat16
 stream = true                # print replies as they are generated
 history_size = 1000          # lines of input history kept
 log = true                   # append every turn to the transcript
+# system = "Answer briefly."  # system prompt of every model that takes one (chat)
 
 [models.gpt2]                # per model: checkpoint and any /set setting
 checkpoint = "openai-community/gpt2"
 max_new_tokens = 40
+# [models.chat]              # a model's own system prompt wins over the top-level one
+# system = "You are a helpful assistant."
 """
 
 
@@ -44,6 +47,7 @@ class Config:
     stream: bool = True
     history_size: int = 1000
     log: bool = True
+    system: str | None = None
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -54,6 +58,7 @@ _TOP_LEVEL = {
     "stream": (bool, "true or false"),
     "history_size": (int, "a whole number from 0 to 1000000"),
     "log": (bool, "true or false"),
+    "system": (str, "the text of a system prompt"),
     "models": (dict, "a table of [models.NAME] tables"),
 }
 
@@ -109,17 +114,25 @@ def default_model(config: Config, host: Any) -> str | None:
 
 
 def apply_model_settings(config: Config, session: Any) -> None:
-    """Check every model table against the registered models, then apply them all at once."""
+    """Check every model table against the registered models, then apply them all at once.
+
+    The top-level system prompt goes to every model that takes one; a model's own table may override it.
+    """
     from repl import settings as settings_module
+    from repl.conversation import SYSTEM
 
     where = config.path or "config"
     staged: dict[str, tuple[str | None, dict[str, Any]]] = {}
+    if config.system is not None:
+        for name, spec in session.host.models().items():
+            if spec.setting(SYSTEM.name) is not None:
+                staged[name] = (None, {**session.settings_of(name), SYSTEM.name: config.system})
     for name, table in config.models.items():
         spec = session.host.resolve(name)
         if spec is None:
             known = ", ".join(session.host.models()) or "none"
             raise ConfigError(f"{where}: [models.{name}]: no such model; registered: {known}")
-        values = session.settings_of(spec.name)
+        values = staged.get(spec.name, (None, session.settings_of(spec.name)))[1]
         for key, value in table.items():
             if key == "checkpoint":
                 continue
@@ -136,7 +149,7 @@ def apply_model_settings(config: Config, session: Any) -> None:
 
 def show(config: Config) -> str:
     lines = [f"# {config.path or 'no config file: defaults'}"]
-    for key in ("default_model", "device", "dtype", "stream", "history_size", "log"):
+    for key in ("default_model", "device", "dtype", "stream", "history_size", "log", "system"):
         value = getattr(config, key)
         if value is not None:
             lines.append(f"{key} = {_toml_value(value)}")

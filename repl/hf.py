@@ -229,6 +229,23 @@ def _refuse_headless(spec: ModelSpec, checkpoint: str, config: Any, info: dict) 
     )
 
 
+# Config attributes that hold the number of positions, under the names architectures give it.
+_POSITION_ATTRIBUTES = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
+# What transformers sets as a tokenizer's model_max_length when it knows none.
+_UNKNOWN_LENGTH = 10**18
+
+
+def max_positions(config: Any, tokenizer: Any) -> int | None:
+    """The most tokens the model takes: its config's limit whatever the name, or its tokenizer's if lower.
+
+    None when neither knows one.
+    """
+    limits = [getattr(config, attribute, None) for attribute in _POSITION_ATTRIBUTES]
+    limits.append(getattr(tokenizer, "model_max_length", None))
+    known = [value for value in limits if isinstance(value, int) and 0 < value < _UNKNOWN_LENGTH]
+    return min(known, default=None)
+
+
 # -- tokens ---------------------------------------------------------------------
 
 
@@ -309,6 +326,14 @@ class _CancelCriteria(StoppingCriteria):
         return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
+# A reply's text so far and whether it is complete -> (aside, reply).
+Split = Callable[[str, bool], tuple[str, str]]
+
+
+def _no_aside(text: str, final: bool) -> tuple[str, str]:
+    return "", text
+
+
 class WholeCharacterStreamer(BaseStreamer):
     """Streams the reply as text, holding back a partial UTF-8 character.
 
@@ -317,13 +342,19 @@ class WholeCharacterStreamer(BaseStreamer):
     level token may end in the middle of a character (decoded as U+FFFD). Each
     step costs time in proportion to the reply so far; it is the fallback for
     tokenizers without a Rust backend.
+
+    A ``split`` function divides the text into an aside (a model's reasoning,
+    passed to ``control.emit_aside``) and the reply; each part must only grow
+    as the text grows.
     """
 
-    def __init__(self, tokenizer: Any, control: RunControl):
+    def __init__(self, tokenizer: Any, control: RunControl, split: Split | None = None):
         self.tokenizer = tokenizer
         self.control = control
+        self.split = split or _no_aside
         self.ids: list[int] = []
         self.shown = 0
+        self.shown_aside = 0
         self.prompt_seen = False
 
     def put(self, value: torch.Tensor) -> None:
@@ -332,15 +363,18 @@ class WholeCharacterStreamer(BaseStreamer):
             return
         self.ids.extend(value.reshape(-1).tolist())
         text = decode_text(self.tokenizer, self.ids)
-        if text.endswith("\ufffd"):
-            return
-        self.control.emit(text[self.shown :])
-        self.shown = len(text)
+        if not text.endswith("\ufffd"):
+            self._show(text, final=False)
 
     def end(self) -> None:
-        text = decode_text(self.tokenizer, self.ids)
-        self.control.emit(text[self.shown :])
-        self.shown = len(text)
+        self._show(decode_text(self.tokenizer, self.ids), final=True)
+
+    def _show(self, text: str, final: bool) -> None:
+        aside, reply = self.split(text, final)
+        self.control.emit_aside(aside[self.shown_aside :])
+        self.shown_aside = len(aside)
+        self.control.emit(reply[self.shown :])
+        self.shown = len(reply)
 
 
 class IncrementalStreamer(WholeCharacterStreamer):
@@ -354,10 +388,11 @@ class IncrementalStreamer(WholeCharacterStreamer):
     final reply.
     """
 
-    def __init__(self, tokenizer: Any, control: RunControl):
-        super().__init__(tokenizer, control)
+    def __init__(self, tokenizer: Any, control: RunControl, split: Split | None = None):
+        super().__init__(tokenizer, control, split)
         self.backend = tokenizer.backend_tokenizer
         self.stream = DecodeStream(skip_special_tokens=True)
+        self.text = ""
 
     def put(self, value: torch.Tensor) -> None:
         if not self.prompt_seen:
@@ -367,15 +402,15 @@ class IncrementalStreamer(WholeCharacterStreamer):
         self.ids.extend(ids)
         chunk = self.stream.step(self.backend, ids)
         if chunk:
-            self.control.emit(chunk)
-            self.shown += len(chunk)
+            self.text += chunk
+            self._show(self.text, final=False)
 
 
-def streamer_for(tokenizer: Any, control: RunControl) -> WholeCharacterStreamer:
+def streamer_for(tokenizer: Any, control: RunControl, split: Split | None = None) -> WholeCharacterStreamer:
     """The incremental streamer where the tokenizer has a Rust backend, else the whole-reply one."""
     if isinstance(getattr(tokenizer, "backend_tokenizer", None), Tokenizer):
-        return IncrementalStreamer(tokenizer, control)
-    return WholeCharacterStreamer(tokenizer, control)
+        return IncrementalStreamer(tokenizer, control, split)
+    return WholeCharacterStreamer(tokenizer, control, split)
 
 
 def generation_config(model: Any, settings: dict[str, Any], **overrides: Any) -> GenerationConfig:
@@ -387,15 +422,23 @@ def generation_config(model: Any, settings: dict[str, Any], **overrides: Any) ->
 
 
 def generate(
-    model: LoadedModel, inputs: dict[str, torch.Tensor], settings: dict[str, Any], control: RunControl, **overrides: Any
+    model: LoadedModel,
+    inputs: dict[str, torch.Tensor],
+    settings: dict[str, Any],
+    control: RunControl,
+    split: Split | None = None,
+    **overrides: Any,
 ) -> torch.Tensor:
-    """Run `generate` so that Ctrl-C stops it between steps and text streams as it comes."""
+    """Run `generate` so that Ctrl-C stops it between steps and text streams as it comes.
+
+    ``split`` divides the streamed text into an aside and the reply (see `_WholeCharacterStreamer`).
+    """
     config = generation_config(model.handle, settings, **overrides)
     if settings.get("seed") is not None:
         transformers.set_seed(settings["seed"])
     streamer = None
     if control.streaming and config.num_beams == 1:  # generate() refuses streamers with beam search
-        streamer = streamer_for(model.tokenizer, control)
+        streamer = streamer_for(model.tokenizer, control, split)
     with torch.inference_mode():
         return model.handle.generate(
             **{k: v.to(model.handle.device) for k, v in inputs.items()},

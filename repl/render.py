@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
@@ -56,17 +57,44 @@ def plugins_table(host: PluginHost) -> str:
     return table(("plugin", "version", "hooks", "status"), rows)
 
 
+# SGR codes for faint text and back to normal intensity.
+_DIM, _UNDIM = "\x1b[2m", "\x1b[22m"
+
+
 class Renderer:
-    """Writes results to a terminal (text) or as one JSON object per line."""
+    """Writes results to a terminal (text) or as one JSON object per line.
+
+    A reply's aside (a model's reasoning: streamed through `aside`, or
+    ``data["reasoning"]`` of a finished turn) is shown before the reply, on
+    lines of its own, dimmed on a terminal that takes colour.
+    """
 
     def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None, json_mode: bool = False):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.json_mode = json_mode
+        self.aside_open = False  # streamed aside text waits for a line break before the reply
 
     def stream(self, text: str) -> None:
+        self._close_aside()
         self.out.write(text)
         self.out.flush()
+
+    def aside(self, text: str) -> None:
+        self.out.write(self._dimmed(text))
+        self.out.flush()
+        self.aside_open = True
+
+    def _close_aside(self) -> None:
+        if self.aside_open:
+            self.aside_open = False
+            self.out.write("\n")
+
+    def _dimmed(self, text: str) -> str:
+        isatty = getattr(self.out, "isatty", None)
+        if os.environ.get("NO_COLOR") or not (isatty and isatty()):
+            return text
+        return _DIM + text + _UNDIM
 
     def problem(self, message: str) -> None:
         """A one-line message about something that went wrong."""
@@ -98,10 +126,17 @@ class Renderer:
     def _turn_text(self, turn: Turn, show_stats: bool, labelled: bool) -> None:
         for notice in turn.notices:
             self.notice(notice)
+        reasoning = turn.data.get("reasoning")
         if turn.streamed:
-            self.out.write("\n")
-        elif turn.display or turn.output:
-            self.out.write((f"[{turn.model}] " if labelled else "") + (turn.display or turn.output) + "\n")
+            if self.aside_open:  # only reasoning came before the reply stopped
+                self._close_aside()
+            else:
+                self.out.write("\n")
+        else:
+            if isinstance(reasoning, str) and reasoning:
+                self.out.write(self._dimmed(reasoning) + "\n")
+            if turn.display or turn.output:
+                self.out.write((f"[{turn.model}] " if labelled else "") + (turn.display or turn.output) + "\n")
         if turn.stats.stop_reason == "cancelled":
             self.notice("cancelled: the reply above is what was generated before Ctrl-C")
         if turn.error:

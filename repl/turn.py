@@ -58,15 +58,23 @@ def tokenize(session: Session, name: str, text: str) -> Encoding:
     return session.host.expect(spec.plugin, "tokenize", encoding, Encoding)
 
 
-def run_turn(session: Session, name: str, text: str, write: Callable[[str], None] | None = None) -> Turn:
+def run_turn(
+    session: Session,
+    name: str,
+    text: str,
+    write: Callable[[str], None] | None = None,
+    aside: Callable[[str], None] | None = None,
+) -> Turn:
     """Send `text` to a model and record the turn; never raises for the model's failures.
 
-    `write` receives streamed text when the model's `stream` setting is on.
+    `write` receives streamed text when the model's `stream` setting is on,
+    `aside` streamed text shown apart from the reply (a model's reasoning).
     """
     spec = session.spec(name)
     settings = dict(session.settings_of(spec.name))
     turn = Turn(model=spec.name, checkpoint=session.checkpoint_of(spec.name), input=text, settings=settings)
-    control = RunControl(stream=write if settings.get("stream") else None)
+    streaming = bool(settings.get("stream"))
+    control = RunControl(stream=write if streaming else None, aside=aside if streaming else None)
     started = None
     try:
         model = session.model(spec.name)
@@ -105,7 +113,7 @@ def run_turn(session: Session, name: str, text: str, write: Callable[[str], None
         if started is None:
             turn.error = "cancelled before the model answered"
     finally:
-        turn.streamed = control.streaming and bool(control.streamed)
+        turn.streamed = control.streaming and bool(control.streamed or control.aside_streamed)
         if started is not None:
             _finish_stats(turn.stats, control, started)
         session.turns.append(turn)

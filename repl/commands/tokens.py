@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from repl.app import Repl
 
 TOKENS_USAGE = "/tokens [NAME ... --] TEXT, or /tokens last [NAME]"
-LEGEND = "«…» special token, + added by the tokenizer (not typed)"
+LEGEND = "«…» special token, + added by the tokenizer or chat template (not typed)"
 
 
 @command(
