@@ -16,7 +16,16 @@ import json
 import os
 import pathlib
 
-__all__ = ["CHAT_STYLES", "FAMILIES", "build_chat_checkpoint", "build_checkpoint", "replace_model", "teach_checkpoint"]
+__all__ = [
+    "ARCHITECTURES",
+    "CHAT_STYLES",
+    "FAMILIES",
+    "build_architecture",
+    "build_chat_checkpoint",
+    "build_checkpoint",
+    "replace_model",
+    "teach_checkpoint",
+]
 
 FAMILIES = ("mt0", "gpt2", "bert")
 
@@ -65,6 +74,7 @@ _BERT_SUFFIXES = ("##ing", "##ed", "##s", "##er", "##ly", "##est")
 _BERT_PUNCTUATION = tuple(".,!?;:'\"()-[]/")
 
 _GPT2_EOS = "<|endoftext|>"
+_BERT_POSITIONS = 64
 
 
 def build_checkpoint(
@@ -271,9 +281,24 @@ def _build_gpt2(path: pathlib.Path, *, head: bool, safetensors: bool, seed: int)
 
 
 def _build_bert(path: pathlib.Path, *, head: bool, safetensors: bool, seed: int) -> None:
-    import string
-
     from transformers import BertConfig, BertForMaskedLM, BertModel, BertTokenizer
+
+    tokenizer = _wordpiece(BertTokenizer, path)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=_BERT_POSITIONS,
+        pad_token_id=0,
+    )
+    _save_model(BertForMaskedLM if head else BertModel, config, path, safetensors, seed)
+
+
+def _wordpiece(tokenizer_class, path: pathlib.Path):
+    """BERT's style: a WordPiece vocabulary, lowercased."""
+    import string
 
     # Single letters and digits (plain and "##") make every lowercase ASCII
     # word encodable without [UNK].
@@ -287,23 +312,11 @@ def _build_bert(path: pathlib.Path, *, head: bool, safetensors: bool, seed: int)
         *_BERT_SUFFIXES,
     ]
     (path / "vocab.txt").write_text("\n".join(pieces) + "\n", encoding="utf-8")
-    max_positions = 64
     _write_json(
         path / "tokenizer_config.json",
-        {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": max_positions},
+        {"tokenizer_class": tokenizer_class.__name__, "do_lower_case": True, "model_max_length": _BERT_POSITIONS},
     )
-    tokenizer = _resave_tokenizer(BertTokenizer, path)
-
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=max_positions,
-        pad_token_id=0,
-    )
-    _save_model(BertForMaskedLM if head else BertModel, config, path, safetensors, seed)
+    return _resave_tokenizer(tokenizer_class, path)
 
 
 def _resave_tokenizer(tokenizer_class, path: pathlib.Path):
@@ -317,12 +330,16 @@ def _resave_tokenizer(tokenizer_class, path: pathlib.Path):
     return tokenizer
 
 
-def _save_model(model_class, config, path: pathlib.Path, safetensors: bool, seed: int) -> None:
+def _save_model(
+    model_class, config, path: pathlib.Path, safetensors: bool, seed: int, generation: dict | None = None
+) -> None:
     import torch
     from safetensors.torch import load_file
 
     torch.manual_seed(seed)
     model = model_class(config).eval()
+    if generation:
+        model.generation_config.update(**generation)
     model.save_pretrained(path)
     if not safetensors:
         # transformers 5 only writes safetensors; convert to the legacy pickle
@@ -429,3 +446,354 @@ def _write_json(path: pathlib.Path, data: dict) -> None:
 
 
 _BUILDERS = {"mt0": _build_mt0, "gpt2": _build_gpt2, "bert": _build_bert}
+
+
+# -- one tiny checkpoint per architecture -----------------------------------------
+#
+# Each architecture a built-in model takes, with the tokenizer style its hub
+# checkpoints ship (byte-level BPE, SentencePiece-like, WordPiece), built through
+# the tokenizer's own class so that its special tokens and post-processor are the
+# library's. The families' own checkpoints above stand for gpt2, mt5 and bert.
+
+ARCHITECTURES = {
+    "gpt2": ("gpt2", "gpt_neo", "gpt_neox", "opt", "llama", "mistral", "qwen2", "qwen3", "phi", "gemma"),
+    "mt0": ("mt5", "t5", "flan_t5", "bart", "mbart", "marian"),
+    "bert": ("bert", "distilbert", "roberta", "xlm_roberta", "albert", "modernbert"),
+}
+_FAMILY_CHECKPOINTS = {"gpt2": "gpt2", "mt5": "mt0", "bert": "bert"}
+_AUTO_CLASS_NAMES = {"gpt2": "AutoModelForCausalLM", "mt0": "AutoModelForSeq2SeqLM", "bert": "AutoModelForMaskedLM"}
+_TINY_POSITIONS = 64
+_TINY_DECODER = {"hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
+_TINY_SEQ2SEQ = {
+    "d_model": 16,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 32,
+    "decoder_ffn_dim": 32,
+    "max_position_embeddings": _TINY_POSITIONS,
+}
+_TINY_T5 = {"d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 1, "num_heads": 2}
+_FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")  # RoBERTa, BART, XLM-R, mBART: these ids first
+_MBART_SOURCE, _MBART_TARGET = "en_XX", "ro_RO"
+
+
+def build_architecture(architecture: str, directory: str | os.PathLike, *, seed: int = 0) -> pathlib.Path:
+    """Write a tiny random checkpoint of ``architecture`` (a name in ``ARCHITECTURES``) to ``directory``.
+
+    The model has hidden size 16 and one or two layers; the tokenizer is a real
+    one of the style the architecture's hub checkpoints use, trained on a small
+    corpus. Where the hub checkpoints force a first generated token (BART's
+    ``<s>``, mBART's target language), the generation config does too.
+    """
+    if architecture in _FAMILY_CHECKPOINTS:
+        return build_checkpoint(_FAMILY_CHECKPOINTS[architecture], directory, seed=seed)
+    try:
+        builder = _ARCHITECTURE_BUILDERS[architecture]
+    except KeyError:
+        known = ", ".join(name for names in ARCHITECTURES.values() for name in names)
+        raise ValueError(f"unknown architecture {architecture!r}; expected one of {known}") from None
+    import transformers
+
+    path = pathlib.Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    family = next(family for family, names in ARCHITECTURES.items() if architecture in names)
+    config, generation = builder(path)
+    auto_class = getattr(transformers, _AUTO_CLASS_NAMES[family])
+    _save_model(auto_class.from_config, config, path, True, seed, generation)
+    return path
+
+
+def _saved(tokenizer, path: pathlib.Path):
+    """Save a tokenizer and load it back the way a checkpoint's tokenizer is loaded."""
+    import transformers
+
+    tokenizer.save_pretrained(path)
+    return transformers.AutoTokenizer.from_pretrained(path)
+
+
+def _byte_level_bpe(tokenizer_class, path: pathlib.Path, specials: tuple[str, ...] = (), **options):
+    """GPT-2's style: byte-level BPE, so any text encodes without an unknown token."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=list(specials),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_ENGLISH_CORPUS, trainer=trainer)
+    trained = json.loads(bpe.to_str())["model"]
+    merges = [tuple(pair) for pair in trained["merges"]]
+    return _saved(tokenizer_class(vocab=trained["vocab"], merges=merges, **options), path)
+
+
+def _sentencepiece_bpe(tokenizer_class, path: pathlib.Path, specials: tuple[str, ...], **options):
+    """Llama's and Gemma's style: BPE over "▁"-marked words, with byte fallback."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE(byte_fallback=True))
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace()
+    byte_pieces = [f"<0x{byte:02X}>" for byte in range(256)]
+    trainer = trainers.BpeTrainer(vocab_size=700, special_tokens=[*specials, *byte_pieces], show_progress=False)
+    bpe.train_from_iterator(_ENGLISH_CORPUS + _MULTILINGUAL_CORPUS, trainer=trainer)
+    trained = json.loads(bpe.to_str())["model"]
+    merges = [tuple(pair) for pair in trained["merges"]]
+    return _saved(tokenizer_class(vocab=trained["vocab"], merges=merges, **options), path)
+
+
+def _unigram(tokenizer_class, path: pathlib.Path, specials: tuple[str, ...], **options):
+    """T5's, XLM-R's, ALBERT's and mBART's style: a SentencePiece Unigram model, special tokens first."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    unigram = Tokenizer(models.Unigram())
+    unigram.pre_tokenizer = pre_tokenizers.Metaspace()
+    trainer = trainers.UnigramTrainer(
+        vocab_size=300, special_tokens=list(specials), unk_token="<unk>", show_progress=False
+    )
+    unigram.train_from_iterator(_ENGLISH_CORPUS + _MULTILINGUAL_CORPUS, trainer=trainer)
+    vocab = [tuple(entry) for entry in json.loads(unigram.to_str())["model"]["vocab"]]
+    return _saved(tokenizer_class(vocab=vocab, **options), path)
+
+
+def _decoder_config(config_name: str, tokenizer, **config) -> tuple:
+    """A tiny decoder-only config with the tokenizer's special ids; no generation changes."""
+    import transformers
+
+    sizes = {**_TINY_DECODER, "max_position_embeddings": _TINY_POSITIONS, **config}
+    special_ids = {
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+    return getattr(transformers, config_name)(vocab_size=len(tokenizer), **special_ids, **sizes), {}
+
+
+def _build_gpt_neo(path: pathlib.Path):
+    from transformers import GPT2Tokenizer
+
+    return _decoder_config("GPTNeoConfig", _byte_level_bpe(GPT2Tokenizer, path), attention_types=[[["global"], 1]])
+
+
+def _build_gpt_neox(path: pathlib.Path):
+    from transformers import GPTNeoXTokenizer
+
+    return _decoder_config("GPTNeoXConfig", _byte_level_bpe(GPTNeoXTokenizer, path))
+
+
+def _build_opt(path: pathlib.Path):
+    from transformers import GPT2Tokenizer
+
+    # OPT's tokenizer is GPT-2's with </s> as BOS, put before every line.
+    tokenizer = _byte_level_bpe(
+        GPT2Tokenizer,
+        path,
+        _FAIRSEQ_SPECIALS,
+        bos_token="</s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        add_bos_token=True,
+    )
+    return _decoder_config("OPTConfig", tokenizer, ffn_dim=32, word_embed_proj_dim=16)
+
+
+def _build_llama(path: pathlib.Path, config_name: str = "LlamaConfig"):
+    from transformers import LlamaTokenizer
+
+    tokenizer = _sentencepiece_bpe(LlamaTokenizer, path, ("<unk>", "<s>", "</s>"), add_bos_token=True)
+    return _decoder_config(config_name, tokenizer, num_key_value_heads=1)
+
+
+def _build_qwen(path: pathlib.Path, config_name: str = "Qwen2Config"):
+    from transformers import Qwen2Tokenizer
+
+    return _decoder_config(config_name, _byte_level_bpe(Qwen2Tokenizer, path), num_key_value_heads=1)
+
+
+def _build_phi(path: pathlib.Path):
+    from transformers import CodeGenTokenizer
+
+    return _decoder_config("PhiConfig", _byte_level_bpe(CodeGenTokenizer, path))
+
+
+def _build_gemma(path: pathlib.Path):
+    from transformers import GemmaTokenizer
+
+    tokenizer = _sentencepiece_bpe(GemmaTokenizer, path, ("<pad>", "<eos>", "<bos>", "<unk>"))
+    return _decoder_config("GemmaConfig", tokenizer, num_key_value_heads=1, head_dim=8)
+
+
+def _build_t5(path: pathlib.Path, **config):
+    from transformers import T5Config, T5Tokenizer
+
+    tokenizer = _unigram(T5Tokenizer, path, ("<pad>", "</s>", "<unk>"), extra_ids=0)
+    t5 = T5Config(
+        vocab_size=len(tokenizer), decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, **_TINY_T5, **config
+    )
+    return t5, {}
+
+
+def _build_bart(path: pathlib.Path):
+    from transformers import BartConfig, BartTokenizer
+
+    tokenizer = _byte_level_bpe(BartTokenizer, path, _FAIRSEQ_SPECIALS)
+    # As facebook/bart-large: the decoder starts from </s>, and <s> is forced as the first token.
+    config = BartConfig(vocab_size=len(tokenizer), decoder_start_token_id=tokenizer.eos_token_id, **_TINY_SEQ2SEQ)
+    return config, {"forced_bos_token_id": tokenizer.bos_token_id}
+
+
+def _build_mbart(path: pathlib.Path):
+    from transformers import MBartConfig, MBartTokenizer
+
+    tokenizer = _unigram(MBartTokenizer, path, _FAIRSEQ_SPECIALS, src_lang=_MBART_SOURCE, tgt_lang=_MBART_TARGET)
+    # As mBART's translation checkpoints: the decoder starts from </s>, the target language is forced next.
+    config = MBartConfig(vocab_size=len(tokenizer), decoder_start_token_id=tokenizer.eos_token_id, **_TINY_SEQ2SEQ)
+    return config, {"forced_bos_token_id": tokenizer.convert_tokens_to_ids(_MBART_TARGET)}
+
+
+def _build_marian(path: pathlib.Path):
+    import io
+
+    import sentencepiece
+    from transformers import MarianConfig, MarianTokenizer
+
+    model_proto = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(_ENGLISH_CORPUS + _MULTILINGUAL_CORPUS),
+        model_writer=model_proto,
+        model_type="unigram",
+        vocab_size=300,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        eos_id=0,
+        unk_id=1,
+        pad_id=-1,
+        bos_id=-1,
+        num_threads=1,
+        minloglevel=2,
+    )
+    for name in ("source.spm", "target.spm"):
+        (path / name).write_bytes(model_proto.getvalue())
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model_proto.getvalue())
+    pieces = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
+    # Marian's vocabulary is the SentencePiece one with <pad> last; its decoder starts from <pad>.
+    _write_json(path / "vocab.json", {piece: i for i, piece in enumerate([*pieces, "<pad>"])})
+    tokenizer = _saved(
+        MarianTokenizer(str(path / "source.spm"), str(path / "target.spm"), str(path / "vocab.json")), path
+    )
+    config = MarianConfig(
+        vocab_size=len(tokenizer),
+        decoder_start_token_id=tokenizer.pad_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **_TINY_SEQ2SEQ,
+    )
+    return config, {}
+
+
+def _encoder_config(config_name: str, tokenizer, **config) -> tuple:
+    """A tiny encoder config with the tokenizer's pad id; masked LMs have no generation config."""
+    import transformers
+
+    return getattr(transformers, config_name)(
+        vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, **config
+    ), {}
+
+
+def _build_distilbert(path: pathlib.Path):
+    from transformers import DistilBertTokenizer
+
+    tokenizer = _wordpiece(DistilBertTokenizer, path)
+    return _encoder_config(
+        "DistilBertConfig",
+        tokenizer,
+        dim=16,
+        hidden_dim=32,
+        n_layers=1,
+        n_heads=2,
+        max_position_embeddings=_TINY_POSITIONS,
+    )
+
+
+def _build_roberta(path: pathlib.Path):
+    from transformers import RobertaTokenizer
+
+    tokenizer = _byte_level_bpe(RobertaTokenizer, path, _FAIRSEQ_SPECIALS)
+    # RoBERTa numbers positions from pad_token_id + 1: two more embeddings than it takes tokens.
+    return _encoder_config("RobertaConfig", tokenizer, max_position_embeddings=_TINY_POSITIONS + 2, **_TINY_DECODER)
+
+
+def _build_xlm_roberta(path: pathlib.Path):
+    from transformers import XLMRobertaTokenizer
+
+    tokenizer = _unigram(XLMRobertaTokenizer, path, _FAIRSEQ_SPECIALS)
+    return _encoder_config("XLMRobertaConfig", tokenizer, max_position_embeddings=_TINY_POSITIONS + 2, **_TINY_DECODER)
+
+
+def _build_albert(path: pathlib.Path):
+    from transformers import AlbertTokenizer
+
+    tokenizer = _unigram(AlbertTokenizer, path, ("<pad>", "<unk>", "[CLS]", "[SEP]", "[MASK]"))
+    return _encoder_config(
+        "AlbertConfig", tokenizer, embedding_size=16, max_position_embeddings=_TINY_POSITIONS, **_TINY_DECODER
+    )
+
+
+def _build_modernbert(path: pathlib.Path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    # ModernBERT ships a plain tokenizer.json: byte-level BPE with BERT's special tokens.
+    specials = ("[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=list(specials),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(_ENGLISH_CORPUS, trainer=trainer)
+    bpe.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 1), ("[SEP]", 2)]
+    )
+    named = dict(zip(("unk_token", "cls_token", "sep_token", "pad_token", "mask_token"), specials))
+    tokenizer = _saved(PreTrainedTokenizerFast(tokenizer_object=bpe, **named), path)
+    return _encoder_config(
+        "ModernBertConfig",
+        tokenizer,
+        cls_token_id=tokenizer.cls_token_id,
+        sep_token_id=tokenizer.sep_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        max_position_embeddings=_TINY_POSITIONS,
+        local_attention=16,
+        **_TINY_DECODER,
+    )
+
+
+_ARCHITECTURE_BUILDERS = {
+    "gpt_neo": _build_gpt_neo,
+    "gpt_neox": _build_gpt_neox,
+    "opt": _build_opt,
+    "llama": _build_llama,
+    "mistral": lambda path: _build_llama(path, "MistralConfig"),
+    "qwen2": _build_qwen,
+    "qwen3": lambda path: _build_qwen(path, "Qwen3Config"),
+    "phi": _build_phi,
+    "gemma": _build_gemma,
+    "t5": _build_t5,
+    "flan_t5": lambda path: _build_t5(path, feed_forward_proj="gated-gelu"),
+    "bart": _build_bart,
+    "mbart": _build_mbart,
+    "marian": _build_marian,
+    "distilbert": _build_distilbert,
+    "roberta": _build_roberta,
+    "xlm_roberta": _build_xlm_roberta,
+    "albert": _build_albert,
+    "modernbert": _build_modernbert,
+}
