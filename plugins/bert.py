@@ -1,8 +1,11 @@
 """bert: an encoder-only masked LM that fills in `[MASK]`, answering with candidates.
 
-The input is wrapped as `[CLS] ... [SEP]`; `<mask>` and `[mask]` are accepted
-as spellings of the tokenizer's own mask token. Each mask gets its top-k
-candidates and the sentence is shown with the best ones filled in.
+Any masked LM checkpoint: BERT, DistilBERT, RoBERTa, XLM-R, ALBERT, ModernBERT.
+The input is wrapped as the tokenizer does (`[CLS] ... [SEP]`, `<s> ... </s>`);
+`[MASK]`, `[mask]` and `<mask>` all stand for the tokenizer's own mask token.
+Each mask gets its top-k candidates, shown as the words they decode to (a
+WordPiece continuation keeps its `##`), and the sentence is shown with the best
+ones filled in. Special tokens and reserved `[unused…]` entries are never candidates.
 """
 
 import re
@@ -14,6 +17,8 @@ DEFAULT_CHECKPOINT = "google-bert/bert-base-uncased"
 MOST_MASKS = 20
 TOP_K = Setting("top_k", int, 5, "candidates shown for each mask", minimum=1, maximum=100)
 _MASK_SPELLINGS = re.compile(r"<mask>|\[mask\]", re.IGNORECASE)
+# Vocabulary entries kept free for later use, never words: BERT's [unused0], Gemma's <unused0>.
+_RESERVED_PIECES = re.compile(r"\[unused\d+\]|<unused\d+>")
 HOW_TO = "bert fills in masked words: put [MASK] where a word is missing, e.g. 'Paris is the [MASK] of France.'"
 
 
@@ -24,17 +29,17 @@ def register_models(register):
         family=MASKED,
         checkpoint=DEFAULT_CHECKPOINT,
         aliases=("bert-base",),
-        description="fills in [MASK]: 'Paris is the [MASK] of France.'",
+        description="fills in [MASK], any masked LM (BERT, RoBERTa...): 'Paris is the [MASK] of France.'",
         settings=(TOP_K,),
     )
 
 
 @hookimpl
 def load_model(spec, checkpoint, options):
-    from repl.api import load
+    from repl.api import load, max_positions
 
     model = load(spec, checkpoint, options)
-    model.max_input_tokens = min(model.handle.config.max_position_embeddings, model.tokenizer.model_max_length)
+    model.max_input_tokens = max_positions(model.handle.config, model.tokenizer)
     return model
 
 
@@ -67,25 +72,58 @@ def run(model, encoding, control):
 @hookimpl
 def decode(model, encoding, output, settings):
     tokenizer = model.tokenizer
-    # A special token ([SEP], [PAD]) is never a word that fills a gap.
-    output[:, tokenizer.all_special_ids] = float("-inf")
+    output[:, _never_candidates(model)] = float("-inf")
     probabilities = output.softmax(dim=-1)
-    scores, ids = probabilities.topk(min(settings["top_k"], probabilities.shape[-1]), dim=-1)
-    candidates = [
-        [
-            {"token": token, "score": round(score, 6)}
-            for token, score in zip(tokenizer.convert_ids_to_tokens(row_ids), row_scores)
-        ]
-        for row_ids, row_scores in zip(ids.tolist(), scores.tolist())
-    ]
+    candidates = [_candidates(tokenizer, row, settings["top_k"]) for row in probabilities]
     filled_ids = list(encoding.input_ids)
-    for position, best in zip(encoding.context["masks"], ids[:, 0].tolist()):
-        filled_ids[position] = best
+    for position, row in zip(encoding.context["masks"], candidates):
+        if row:
+            filled_ids[position] = row[0]["id"]
     filled = tokenizer.decode(filled_ids, skip_special_tokens=True)
     lines = [filled] + [
-        f"  [MASK] {number}: " + "  ".join(f"{c['token']} {c['score']:.3f}" for c in row)
+        f"  [MASK] {number}: " + "  ".join(f"{c['token']} {_probability(c['score'])}" for c in row)
         for number, row in enumerate(candidates, start=1)
     ]
-    return Reply(
-        text=filled, display="\n".join(lines), data={"candidates": candidates}, raw_text=filled, stop_reason="done"
-    )
+    shown = [[{"token": c["token"], "score": c["score"]} for c in row] for row in candidates]
+    return Reply(text=filled, display="\n".join(lines), data={"candidates": shown}, raw_text=filled, stop_reason="done")
+
+
+def _never_candidates(model):
+    """Ids that never fill a gap: special tokens ([SEP], [PAD], language codes) and reserved entries."""
+    if "never_candidates" not in model.memo:
+        tokenizer = model.tokenizer
+        special = {token_id for token_id, token in tokenizer.added_tokens_decoder.items() if token.special}
+        pieces = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        reserved = {token_id for token_id, piece in enumerate(pieces) if piece and _RESERVED_PIECES.fullmatch(piece)}
+        model.memo["never_candidates"] = sorted(special | reserved | set(tokenizer.all_special_ids))
+    return model.memo["never_candidates"]
+
+
+def _candidates(tokenizer, probabilities, top_k):
+    """The `top_k` most likely ids that decode to a word, as {"id", "token", "score"}, best first.
+
+    A byte-level piece that is only part of a character, or SentencePiece's
+    bare word boundary, decodes to no word and is passed over.
+    """
+    found = []
+    for token_id in probabilities.argsort(descending=True).tolist():
+        if len(found) == top_k or probabilities[token_id] == 0:
+            break
+        word = _word(tokenizer, token_id)
+        if word:
+            found.append({"id": token_id, "token": word, "score": float(f"{probabilities[token_id].item():.4g}")})
+    return found
+
+
+def _word(tokenizer, token_id):
+    """The text a single piece stands for: `Ġparis` and `▁paris` are "paris", a WordPiece `##s` stays `##s`."""
+    piece = tokenizer.convert_ids_to_tokens(token_id)
+    if piece.startswith("##"):
+        return piece
+    word = tokenizer.decode([token_id], clean_up_tokenization_spaces=False).strip()
+    return "" if "\ufffd" in word else word
+
+
+def _probability(score):
+    """Three decimals, or one significant digit when that would show 0.000: 6e-05."""
+    return f"{score:.3f}" if score >= 0.0005 else f"{score:.0e}"

@@ -1,9 +1,12 @@
 """gpt2: a decoder-only causal LM that continues the text it is given.
 
-Nothing is added to the input (no BOS/EOS); there is no pad token, so generation
-passes EOS as pad with an attention mask; the output sequence repeats the
-prompt, so the reply is decoded from the new ids only. With `/context on`,
-earlier turns are kept as the prompt prefix, oldest dropped first to fit.
+Any causal LM checkpoint: GPT-2, GPT-Neo/NeoX/Pythia, OPT, Llama, Mistral,
+Qwen2/Qwen3, Phi, Gemma, SmolLM. The input is what the checkpoint's tokenizer
+makes of the line: GPT-2 adds nothing, Llama's tokenizer puts `<s>` first (kept,
+and marked as added). Without a pad token, generation passes EOS as pad with an
+attention mask; the output sequence repeats the prompt, so the reply is decoded
+from the new ids only. With `/context on`, earlier turns are kept as the prompt
+prefix (after any BOS), oldest dropped first to fit.
 """
 
 from repl.api import CAUSAL, GENERATION_SETTINGS, Encoding, ModelError, Reply, Setting, hookimpl, validate_generation
@@ -20,7 +23,7 @@ def register_models(register):
         family=CAUSAL,
         checkpoint=DEFAULT_CHECKPOINT,
         aliases=("gpt-2",),
-        description="continues text: 'Once upon a time'",
+        description="continues text, any causal LM (GPT-2, Llama, Qwen...): 'Once upon a time'",
         settings=GENERATION_SETTINGS + (CONTEXT,),
         validate_settings=validate_generation,
     )
@@ -28,61 +31,70 @@ def register_models(register):
 
 @hookimpl
 def load_model(spec, checkpoint, options):
-    from repl.api import load
+    from repl.api import load, max_positions
 
     model = load(spec, checkpoint, options)
-    model.max_input_tokens = min(model.handle.config.n_positions, model.tokenizer.model_max_length)
+    model.max_input_tokens = max_positions(model.handle.config, model.tokenizer)
     return model
 
 
 @hookimpl
 def tokenize(model, text, settings, history):
-    from repl.api import added_by_tokenizer, describe
+    from repl.api import added_by_tokenizer, describe, split_added_ends
 
     tokenizer = model.tokenizer
-    room = model.max_input_tokens - settings["max_new_tokens"]
-    if room < 1:
+    room = None if model.max_input_tokens is None else model.max_input_tokens - settings["max_new_tokens"]
+    if room is not None and room < 1:
         raise ModelError(
             f"max_new_tokens {settings['max_new_tokens']} leaves no room for input in "
             f"{NAME}'s {model.max_input_tokens} positions; lower it with /set max_new_tokens"
         )
     # verbose=False: truncation is done below and noticed; transformers would warn of "indexing errors".
     encoded = tokenizer(text, return_offsets_mapping=True, verbose=False)
-    ids = encoded["input_ids"]
-    if not ids:
-        raise ModelError("the line has no text gpt2's tokenizer can read")
     added = added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
+    if all(added):
+        raise ModelError(f"the line has no text {NAME}'s tokenizer can read")
+    # What the tokenizer puts around the text (Llama's <s>) stays at the ends; the text between is cut.
+    lead, ids, tail = split_added_ends(encoded["input_ids"], added)
+    lead_ids, tail_ids = encoded["input_ids"][:lead], encoded["input_ids"][len(added) - tail :]
+    room = None if room is None else max(room - lead - tail, 1)
     notices = []
-    if len(ids) > room:
+    if room is not None and len(ids) > room:
         notices.append(f"input truncated to the last {room} tokens: {len(ids) - room} dropped from the start")
-        ids, added = ids[-room:], added[-room:]
+        ids = ids[-room:]
     if settings.get("context"):
-        prefix, dropped = _context_prefix(model, history, room - len(ids))
+        prefix, dropped = _context_prefix(model, history, None if room is None else room - len(ids))
         if dropped:
             notices.append(
                 f"context trimmed: {dropped} oldest turn(s) dropped to fit {model.max_input_tokens} positions"
             )
-        ids, added = prefix + ids, [False] * len(prefix) + added
-    return Encoding(text, describe(tokenizer, ids, added), notices, context={"prompt_length": len(ids)})
+        ids = prefix + ids
+    all_ids = lead_ids + ids + tail_ids
+    all_added = [True] * lead + [False] * len(ids) + [True] * tail
+    return Encoding(text, describe(tokenizer, all_ids, all_added), notices, context={"prompt_length": len(all_ids)})
 
 
 def _context_prefix(model, history, room):
     """Earlier turns as one prompt prefix, newest kept first; returns (ids, turns dropped).
 
-    Each earlier turn is tokenized once and its ids kept with the model, so a
-    long conversation is not tokenized again at every line; only the turns
-    still in the history are kept, so /clear lets them go.
+    Each earlier turn is tokenized once, without the tokenizer's BOS (the line
+    carries that), and its ids kept with the model, so a long conversation is
+    not tokenized again at every line; only the turns still in the history are
+    kept, so /clear lets them go. A `room` of None is no limit.
     """
     known = model.memo.get("turn_ids", {})
     texts = [said + answered + "\n" for said, answered in history]
-    known = model.memo["turn_ids"] = {text: known.get(text) or model.tokenizer(text)["input_ids"] for text in texts}
+    known = model.memo["turn_ids"] = {
+        text: known.get(text) or model.tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts
+    }
     kept: list[list[int]] = []
     for index, text in enumerate(reversed(texts)):
         ids = known[text]
-        if len(ids) > room:
+        if room is not None and len(ids) > room:
             return [i for turn in reversed(kept) for i in turn], len(history) - index
         kept.append(ids)
-        room -= len(ids)
+        if room is not None:
+            room -= len(ids)
     return [i for turn in reversed(kept) for i in turn], 0
 
 
@@ -98,8 +110,16 @@ def run(model, encoding, settings, control):
         {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)},
         settings,
         control,
-        pad_token_id=model.tokenizer.eos_token_id,
+        **_pad(model),
     )
+
+
+def _pad(model):
+    """Most causal LMs have no pad token: EOS stands in, as transformers' own pipelines do."""
+    if model.handle.generation_config.pad_token_id is not None:
+        return {}
+    tokenizer = model.tokenizer
+    return {"pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id}
 
 
 @hookimpl

@@ -1,16 +1,19 @@
-"""mt0: an instruction-following encoder-decoder (mT5 fine-tuned on xP3).
+"""mt0: an encoder-decoder that answers what it is given (T5, Flan-T5, mT5/mt0, BART, mBART, Marian).
 
-"Translate to English: Je t'aime." -> "I love you." The encoder input ends with
-`</s>` and has no start token, as in training; the decoder starts from the pad
-token (id 0), so the raw output begins with `<pad>`.
+"Translate to English: Je t'aime." -> "I love you." with the default mt0-small.
+The encoder input is what the checkpoint's tokenizer makes of the line (T5:
+text then `</s>`; BART: `<s>` text `</s>`; mBART: text `</s> en_XX`). Where
+the decoder starts, and any token generation is forced to begin with, come from
+the model's generation config: `<pad>` for T5 and Marian, `</s>` for BART and
+mBART, then BART's `<s>` or mBART's target language. The raw output shows them.
 """
 
 from repl.api import GENERATION_SETTINGS, SEQ2SEQ, Encoding, Reply, hookimpl, validate_generation
 
 NAME = "mt0"
 DEFAULT_CHECKPOINT = "bigscience/mt0-small"
-# mT5 has relative positions and no hard limit, but was trained on inputs of at most 512 tokens.
-MAX_INPUT_TOKENS = 512
+# T5 and mT5 have relative positions and no hard limit, but were trained on inputs of at most 512 tokens.
+TRAINED_INPUT_TOKENS = 512
 
 
 @hookimpl
@@ -20,7 +23,7 @@ def register_models(register):
         family=SEQ2SEQ,
         checkpoint=DEFAULT_CHECKPOINT,
         aliases=("mt0-small",),
-        description="follows instructions: 'Translate to English: Je t'aime.'",
+        description="encoder-decoder (T5, BART, mBART, Marian...): 'Translate to English: Je t'aime.'",
         settings=GENERATION_SETTINGS,
         validate_settings=validate_generation,
     )
@@ -28,11 +31,12 @@ def register_models(register):
 
 @hookimpl
 def load_model(spec, checkpoint, options):
-    from repl.api import decoder_start, load
+    from repl.api import decoder_start, forced_first_token, load, max_positions
 
     model = load(spec, checkpoint, options)
-    model.max_input_tokens = min(MAX_INPUT_TOKENS, model.tokenizer.model_max_length)
+    model.max_input_tokens = max_positions(model.handle.config, model.tokenizer) or TRAINED_INPUT_TOKENS
     model.decoder_start = decoder_start(model.handle, model.tokenizer)
+    model.forced_first_token = forced_first_token(model.handle, model.tokenizer)
     return model
 
 
@@ -40,7 +44,7 @@ def load_model(spec, checkpoint, options):
 def tokenize(model, text):
     from repl.api import encode_cut_at_end
 
-    # The instruction comes first, so a long line loses its end, never the closing </s>.
+    # The instruction comes first, so a long line loses its end, never the special tokens around it.
     tokens, notices = encode_cut_at_end(model, text)
     return Encoding(text, tokens, notices)
 

@@ -33,13 +33,16 @@ if TYPE_CHECKING:
         decoder_start,
         describe,
         encode_cut_at_end,
+        encode_marking_added,
         eos_ids,
         family_of,
+        forced_first_token,
         generate,
         generation_config,
         load,
         max_positions,
         resolve_device,
+        split_added_ends,
         stop_reason,
     )
     from repl.reasoning import reasoning_open_in_prompt, split_reasoning
@@ -65,8 +68,11 @@ _LAZY = {
             "resolve_device",
             "describe",
             "added_by_tokenizer",
+            "encode_marking_added",
+            "split_added_ends",
             "encode_cut_at_end",
             "decoder_start",
+            "forced_first_token",
             "decode_text",
             "generation_config",
             "generate",
@@ -121,8 +127,11 @@ __all__ = [  # noqa: RUF022 (grouped the way docs/plugins.md lists them, not sor
     "resolve_device",
     "describe",
     "added_by_tokenizer",
+    "encode_marking_added",
+    "split_added_ends",
     "encode_cut_at_end",
     "decoder_start",
+    "forced_first_token",
     "decode_text",
     "generation_config",
     "generate",
@@ -280,6 +289,8 @@ class LoadedModel:
     memory_bytes: int = 0
     max_input_tokens: int | None = None
     decoder_start: Token | None = None
+    # The token generation must begin with (BART's <s>, mBART's target language); it follows decoder_start.
+    forced_first_token: Token | None = None
     # The plugin's own per-model memo (token ids of earlier turns, say): it goes when the model is unloaded.
     memo: dict[str, Any] = field(default_factory=dict)
 

@@ -18,6 +18,7 @@ from tokenizers.decoders import DecodeStream
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 from transformers.models.auto import modeling_auto
+from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
 
 from repl.api import CAUSAL, MASKED, SEQ2SEQ, LoadedModel, LoadOptions, ModelError, ModelSpec, RunControl, Token
 from repl.settings import GENERATION_KEYS
@@ -74,6 +75,40 @@ def family_of(config: Any) -> str | None:
         if model_type in _HEAD_MAPPINGS[family]:
             return family
     return None
+
+
+# Config attributes that hold the number of positions, under the names architectures give it, most common first.
+_POSITION_KEYS = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length", "max_seq_len")
+# RoBERTa-style embeddings number positions from pad_token_id + 1, so that many fewer are usable.
+_POSITIONS_AFTER_PADDING = {
+    "roberta",
+    "xlm-roberta",
+    "xlm-roberta-xl",
+    "camembert",
+    "roberta-prelayernorm",
+    "data2vec-text",
+}
+
+
+def max_positions(config: Any, tokenizer: Any) -> int | None:
+    """The most tokens a model takes, from its config whatever the key's name, or its tokenizer; None if unknown.
+
+    A tokenizer without a limit stores a huge sentinel as ``model_max_length``,
+    which is no limit. Where both give one, the smaller holds.
+    """
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    limits = []
+    for key in _POSITION_KEYS:
+        value = getattr(text_config, key, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            if getattr(text_config, "model_type", None) in _POSITIONS_AFTER_PADDING:
+                value -= (getattr(text_config, "pad_token_id", None) or 0) + 1
+            limits.append(value)
+            break
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < VERY_LARGE_INTEGER:
+        limits.append(tokenizer_limit)
+    return min(limits) if limits and min(limits) > 0 else None
 
 
 def _is_local(checkpoint: str) -> bool:
@@ -181,6 +216,12 @@ def load(
         if not options.allow_pickle and not _is_local(checkpoint) and "safetensors" in str(exc).lower():
             raise ModelError(_pickle_refusal(checkpoint)) from None
         raise ModelError(_unreachable_message(spec, checkpoint, exc)) from None
+    except (AttributeError, KeyError, TypeError, RuntimeError, ImportError) as exc:
+        # An odd or inconsistent config (weights of another shape, a field the model class lacks).
+        raise ModelError(
+            f"cannot build a {config.model_type} model from {checkpoint!r}: "
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        ) from exc
     if needs_head:
         _refuse_headless(spec, checkpoint, config, info)
     model.eval()
@@ -229,23 +270,6 @@ def _refuse_headless(spec: ModelSpec, checkpoint: str, config: Any, info: dict) 
     )
 
 
-# Config attributes that hold the number of positions, under the names architectures give it.
-_POSITION_ATTRIBUTES = ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length", "seq_length")
-# What transformers sets as a tokenizer's model_max_length when it knows none.
-_UNKNOWN_LENGTH = 10**18
-
-
-def max_positions(config: Any, tokenizer: Any) -> int | None:
-    """The most tokens the model takes: its config's limit whatever the name, or its tokenizer's if lower.
-
-    None when neither knows one.
-    """
-    limits = [getattr(config, attribute, None) for attribute in _POSITION_ATTRIBUTES]
-    limits.append(getattr(tokenizer, "model_max_length", None))
-    known = [value for value in limits if isinstance(value, int) and 0 < value < _UNKNOWN_LENGTH]
-    return min(known, default=None)
-
-
 # -- tokens ---------------------------------------------------------------------
 
 
@@ -270,9 +294,10 @@ def added_by_tokenizer(encoding: Any, special_ids: set[int]) -> list[bool]:
 def encode_cut_at_end(model: LoadedModel, text: str, keep_id: int | None = None) -> tuple[list[Token], list[str]]:
     """The tokens the model sees for `text`, and notices.
 
-    A line longer than the model takes is cut from the end, keeping the closing
-    special token the model was trained with; a cut that would drop a `keep_id`
-    token (BERT's mask) is refused instead, as is a line with no readable text.
+    A line longer than the model takes is cut from the end of what was typed,
+    keeping the special tokens the tokenizer puts around it (BERT's `[SEP]`,
+    mBART's `</s> en_XX`); a cut that would drop a `keep_id` token (BERT's
+    mask) is refused instead, as is a line with no readable text.
     """
     tokenizer = model.tokenizer
     # verbose=False: transformers would warn of "indexing errors"; the cut below is noticed instead.
@@ -284,24 +309,44 @@ def encode_cut_at_end(model: LoadedModel, text: str, keep_id: int | None = None)
     notices = []
     limit = model.max_input_tokens
     if limit is not None and len(ids) > limit:
-        kept = ids[: limit - 1] + ids[-1:]
+        lead, body, tail = split_added_ends(ids, added)
+        room = max(limit - lead - tail, 0)
+        kept = ids[:lead] + body[:room] + ids[len(ids) - tail :]
+        kept_added = added[: lead + room] + added[len(added) - tail :]
         if keep_id is not None and kept.count(keep_id) < ids.count(keep_id):
             raise ModelError(
                 f"the line has {len(ids)} tokens, more than {model.spec.name}'s {limit}, and cutting it would drop "
                 f"a {tokenizer.convert_ids_to_tokens(keep_id)}; shorten it"
             )
         notices.append(f"input truncated to {limit} tokens: {len(ids) - limit} dropped from the end")
-        ids, added = kept, added[: limit - 1] + added[-1:]
+        ids, added = kept, kept_added
     return describe(tokenizer, ids, added), notices
 
 
+def split_added_ends(ids: list[int], added: list[bool]) -> tuple[int, list[int], int]:
+    """How many tokens the tokenizer put before the text, the text's ids, and how many after."""
+    lead = next((i for i, was_added in enumerate(added) if not was_added), len(added))
+    tail = next((i for i, was_added in enumerate(reversed(added)) if not was_added), 0)
+    return lead, ids[lead : len(ids) - tail], tail
+
+
 def decoder_start(model: Any, tokenizer: Any) -> Token | None:
-    start = getattr(model.generation_config, "decoder_start_token_id", None)
-    if start is None:
-        start = getattr(model.config, "decoder_start_token_id", None)
-    if start is None:
+    """The token the decoder starts from, as the model's generation config (else its config) says."""
+    return _generation_token(model, tokenizer, "decoder_start_token_id")
+
+
+def forced_first_token(model: Any, tokenizer: Any) -> Token | None:
+    """The token generation is forced to begin with (BART's `<s>`, mBART's target language), if any."""
+    return _generation_token(model, tokenizer, "forced_bos_token_id")
+
+
+def _generation_token(model: Any, tokenizer: Any, key: str) -> Token | None:
+    token_id = getattr(model.generation_config, key, None)
+    if token_id is None:
+        token_id = getattr(model.config, key, None)
+    if token_id is None:
         return None
-    return Token(start, tokenizer.convert_ids_to_tokens(start), True, True)
+    return Token(token_id, tokenizer.convert_ids_to_tokens(token_id), token_id in set(tokenizer.all_special_ids), True)
 
 
 def decode_text(tokenizer: Any, ids: list[int]) -> str:

@@ -67,6 +67,9 @@ def token_record(repl: Repl, name: str, text: str) -> dict[str, Any]:
         "decoder_start": None if start is None else {"id": start.id, "piece": start.piece},
         "max_length": model.max_input_tokens,
     }
+    forced = model.forced_first_token
+    if forced is not None:
+        record["forced_first_token"] = {"id": forced.id, "piece": forced.piece}
     if encoding.notices:
         record["notices"] = list(encoding.notices)
     return record
@@ -88,6 +91,9 @@ def describe_tokens(record: dict[str, Any]) -> str:
     start = record["decoder_start"]
     if start is not None:
         lines.append(f"  decoder starts from: {start['id']} {shown_piece(start['piece'], True, False)}")
+    forced = record.get("forced_first_token")
+    if forced is not None:
+        lines.append(f"  first token forced to: {forced['id']} {shown_piece(forced['piece'], True, False)}")
     return "\n".join(lines)
 
 
