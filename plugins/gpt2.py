@@ -40,7 +40,7 @@ def load_model(spec, checkpoint, options):
 
 @hookimpl
 def tokenize(model, text, settings, history):
-    from repl.api import added_by_tokenizer, describe, split_added_ends
+    from repl.api import describe, encode_marking_added, split_added_ends
 
     tokenizer = model.tokenizer
     room = None if model.max_input_tokens is None else model.max_input_tokens - settings["max_new_tokens"]
@@ -49,14 +49,12 @@ def tokenize(model, text, settings, history):
             f"max_new_tokens {settings['max_new_tokens']} leaves no room for input in "
             f"{NAME}'s {model.max_input_tokens} positions; lower it with /set max_new_tokens"
         )
-    # verbose=False: truncation is done below and noticed; transformers would warn of "indexing errors".
-    encoded = tokenizer(text, return_offsets_mapping=True, verbose=False)
-    added = added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
+    encoded, added = encode_marking_added(tokenizer, text)
     if all(added):
         raise ModelError(f"the line has no text {NAME}'s tokenizer can read")
     # What the tokenizer puts around the text (Llama's <s>) stays at the ends; the text between is cut.
-    lead, ids, tail = split_added_ends(encoded["input_ids"], added)
-    lead_ids, tail_ids = encoded["input_ids"][:lead], encoded["input_ids"][len(added) - tail :]
+    lead, ids, tail = split_added_ends(encoded, added)
+    lead_ids, tail_ids = encoded[:lead], encoded[len(added) - tail :]
     room = None if room is None else max(room - lead - tail, 1)
     notices = []
     if room is not None and len(ids) > room:

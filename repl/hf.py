@@ -291,6 +291,22 @@ def added_by_tokenizer(encoding: Any, special_ids: set[int]) -> list[bool]:
     ]
 
 
+def encode_marking_added(tokenizer: Any, text: str) -> tuple[list[int], list[bool]]:
+    """The ids the tokenizer makes of `text`, and which of them it added (BOS, `</s>`, `[CLS]`).
+
+    A Rust-backed tokenizer tells by its offsets; a Python one (Marian's) has
+    none, so its ids are compared with those of the bare text, which they hold.
+    """
+    # verbose=False: callers cut long lines themselves, and notice it; transformers would warn of "indexing errors".
+    if getattr(tokenizer, "is_fast", False):
+        encoded = tokenizer(text, return_offsets_mapping=True, verbose=False)
+        return encoded["input_ids"], added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
+    ids = tokenizer(text, verbose=False)["input_ids"]
+    bare = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+    start = next((i for i in range(len(ids) - len(bare) + 1) if ids[i : i + len(bare)] == bare), 0)
+    return ids, [not start <= i < start + len(bare) for i in range(len(ids))]
+
+
 def encode_cut_at_end(model: LoadedModel, text: str, keep_id: int | None = None) -> tuple[list[Token], list[str]]:
     """The tokens the model sees for `text`, and notices.
 
@@ -300,10 +316,7 @@ def encode_cut_at_end(model: LoadedModel, text: str, keep_id: int | None = None)
     mask) is refused instead, as is a line with no readable text.
     """
     tokenizer = model.tokenizer
-    # verbose=False: transformers would warn of "indexing errors"; the cut below is noticed instead.
-    encoded = tokenizer(text, return_offsets_mapping=True, verbose=False)
-    ids = encoded["input_ids"]
-    added = added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
+    ids, added = encode_marking_added(tokenizer, text)
     if all(added):
         raise ModelError(f"the line has no text {model.spec.name}'s tokenizer can read")
     notices = []

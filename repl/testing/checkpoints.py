@@ -622,7 +622,7 @@ def _build_phi(path: pathlib.Path):
 def _build_gemma(path: pathlib.Path):
     from transformers import GemmaTokenizer
 
-    tokenizer = _sentencepiece_bpe(GemmaTokenizer, path, ("<pad>", "<eos>", "<bos>", "<unk>"))
+    tokenizer = _sentencepiece_bpe(GemmaTokenizer, path, ("<pad>", "<eos>", "<bos>", "<unk>"), add_bos_token=True)
     return _decoder_config("GemmaConfig", tokenizer, num_key_value_heads=1, head_dim=8)
 
 
