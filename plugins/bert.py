@@ -105,7 +105,7 @@ def _candidates(tokenizer, probabilities, top_k):
     A byte-level piece that is only part of a character, or SentencePiece's
     bare word boundary, decodes to no word and is passed over.
     """
-    found = []
+    found: list[dict] = []
     for token_id in probabilities.argsort(descending=True).tolist():
         if len(found) == top_k or probabilities[token_id] == 0:
             break
