@@ -102,8 +102,8 @@ def _never_candidates(model):
 def _candidates(tokenizer, probabilities, top_k):
     """The `top_k` most likely ids that decode to a word, as {"id", "token", "score"}, best first.
 
-    A byte-level piece that is only part of a character, or SentencePiece's
-    bare word boundary, decodes to no word and is passed over.
+    A byte-level piece that is only part of a character or a control byte, or
+    SentencePiece's bare word boundary, decodes to no word and is passed over.
     """
     found: list[dict] = []
     for token_id in probabilities.argsort(descending=True).tolist():
@@ -121,7 +121,8 @@ def _word(tokenizer, token_id):
     if piece.startswith("##"):
         return piece
     word = tokenizer.decode([token_id], clean_up_tokenization_spaces=False).strip()
-    return "" if "\ufffd" in word else word
+    # A piece of a character decodes to U+FFFD; a control byte is no word either.
+    return word if word.isprintable() and "\ufffd" not in word else ""
 
 
 def _probability(score):

@@ -69,10 +69,14 @@ def decode(model, output, settings):
     pad = model.tokenizer.pad_token_id
     while new_ids and new_ids[-1] == pad:  # beam search pads finished beams
         new_ids.pop()
+    limit = settings["max_new_tokens"]
+    reason = stop_reason(new_ids, eos_ids(model.handle), limit)
+    if len(new_ids) >= limit and model.handle.generation_config.forced_eos_token_id is not None:
+        reason = "max_new_tokens"  # BART and mBART are forced to end with </s> when the limit is reached
     return Reply(
         text=decode_text(model.tokenizer, new_ids),
         new_ids=new_ids,
         raw_ids=sequence,
         raw_text=model.tokenizer.decode(sequence, skip_special_tokens=False),
-        stop_reason=stop_reason(new_ids, eos_ids(model.handle), settings["max_new_tokens"]),
+        stop_reason=reason,
     )
