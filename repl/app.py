@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from repl.api import LoadedModel, ModelError
+from repl.claims import Claim, settle
 from repl.commands import BUILTIN_MODULES
 from repl.commands.registry import CommandRegistry
 from repl.comparison import compare_result
@@ -38,17 +39,30 @@ class Repl:
         self._add_plugin_commands()
 
     def _add_plugin_commands(self) -> None:
+        """Gather every plugin's commands first, so a name two plugins claim is settled by `repl.claims`."""
         host = self.session.host
+        registrations: list[tuple[Claim, dict[str, Any]]] = []
         for impl in host.manager.hook.register_commands.get_hookimpls():
-            plugin = impl.plugin_name
 
-            def register(name, handler, *, help="", usage="", aliases=(), plugin=plugin):
-                try:
-                    self.commands.register(name, handler, help=help, usage=usage, aliases=aliases, plugin=plugin)
-                except ValueError as exc:
-                    host.report(plugin, f"{exc}; not registered")
+            def register(name, handler, *, help="", usage="", aliases=(), plugin=impl.plugin_name):
+                claim = Claim(plugin, (name.lstrip("/"), *aliases), host.is_builtin(plugin))
+                registrations.append((claim, dict(handler=handler, help=help, usage=usage)))
 
             host.broadcast_one(impl, "register_commands", register=register)
+        settlement = settle(
+            [claim for claim, _ in registrations],
+            what=lambda name: f"command /{name}",
+            reserved=dict.fromkeys(self.commands.names(), "modelrepl"),
+            how_to_keep=host.how_to_keep,
+        )
+        for plugin, problem in settlement.problems:
+            host.report(plugin, problem)
+        details = {id(claim): fields for claim, fields in registrations}
+        for claim, (name, *aliases) in settlement.granted:
+            try:
+                self.commands.register(name, aliases=tuple(aliases), plugin=claim.plugin, **details[id(claim)])
+            except ValueError as exc:
+                host.report(claim.plugin, f"{exc}; not registered")
 
     # -- evaluation -------------------------------------------------------------
 

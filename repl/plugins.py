@@ -12,8 +12,10 @@ import pluggy
 
 from repl import hookspecs
 from repl.api import ModelError, ModelSpec, Setting
+from repl.claims import Claim, settle
 
 ENTRY_POINT_GROUP = "modelrepl"
+DISTRIBUTION = "modelrepl"  # the plugins of this distribution are the built-in ones
 ONLY_PLUGINS_VARIABLE = "MODELREPL_PLUGINS"
 MODEL_HOOKS = ("load_model", "tokenize", "run", "decode")
 
@@ -34,6 +36,7 @@ class PluginStatus:
     hooks: list[str] = field(default_factory=list)
     broken: str | None = None
     problems: list[str] = field(default_factory=list)
+    builtin: bool = False  # shipped with modelrepl: it keeps its names when another plugin claims them
 
     @property
     def state(self) -> str:
@@ -68,9 +71,9 @@ class PluginHost:
 
     # -- registration -----------------------------------------------------------
 
-    def add(self, plugin: Any, name: str, version: str = "") -> bool:
+    def add(self, plugin: Any, name: str, version: str = "", builtin: bool = False) -> bool:
         """Register a plugin object; a plugin whose hooks do not match the specs is refused."""
-        status = self.statuses.setdefault(name, PluginStatus(name, version))
+        status = self.statuses.setdefault(name, PluginStatus(name, version, builtin=builtin))
         try:
             self.manager.register(plugin, name=name)
             self.manager.check_pending()
@@ -99,6 +102,7 @@ class PluginHost:
             if entry_point.name in self.statuses:
                 continue
             version = entry_point.dist.version if entry_point.dist else ""
+            builtin = entry_point.dist is not None and entry_point.dist.name == DISTRIBUTION
             try:
                 plugin = entry_point.load()
             except BaseException as exc:  # an import can raise anything, SystemExit included
@@ -106,7 +110,7 @@ class PluginHost:
                     raise
                 self.add_broken(entry_point.name, version, describe_exception(exc))
                 continue
-            self.add(plugin, entry_point.name, version)
+            self.add(plugin, entry_point.name, version, builtin)
 
     def _mark_broken(self, status: PluginStatus, reason: str) -> None:
         status.broken = reason
@@ -181,17 +185,35 @@ class PluginHost:
         return models.get(name) or models.get(self._aliases.get(name, ""))
 
     def _collect_models(self) -> None:
+        registrations: list[tuple[Claim, dict[str, Any]]] = []
+        for impl in self.manager.hook.register_models.get_hookimpls():
+            register = _model_registrar(self, impl.plugin_name, registrations)
+            self.broadcast_one(impl, "register_models", register=register)
+        claims = [claim for claim, _ in registrations]
+        settlement = settle(claims, what=lambda name: f"model name {name!r}", how_to_keep=self.how_to_keep)
+        for plugin, problem in settlement.problems:
+            self.report(plugin, problem)
+        details = {id(claim): fields for claim, fields in registrations}
         models: dict[str, ModelSpec] = {}
         aliases: dict[str, str] = {}
-        for impl in self.manager.hook.register_models.get_hookimpls():
-            plugin = impl.plugin_name
-            self.broadcast_one(impl, "register_models", register=_model_registrar(self, plugin, models, aliases))
+        for claim, (name, *kept_aliases) in settlement.granted:
+            models[name] = ModelSpec(name=name, aliases=tuple(kept_aliases), plugin=claim.plugin, **details[id(claim)])
+            aliases.update(dict.fromkeys(kept_aliases, name))
         self._models, self._aliases = models, aliases
         self._routed.clear()
 
+    def is_builtin(self, plugin: str | None) -> bool:
+        status = self.statuses.get(plugin or "")
+        return status is not None and status.builtin
 
-def _model_registrar(host: PluginHost, plugin: str, models: dict[str, ModelSpec], alias_map: dict[str, str]):
-    """The ``register`` callback handed to one plugin's ``register_models``."""
+    def how_to_keep(self, plugin: str, rivals: list[str]) -> str:
+        """How a user gives a name that several plugins claim to one of them."""
+        keep = sorted(name for name, status in self.statuses.items() if not status.broken and name not in rivals)
+        return f"uninstall {' and '.join(map(repr, rivals))} or set {ONLY_PLUGINS_VARIABLE}={','.join(keep)}"
+
+
+def _model_registrar(host: PluginHost, plugin: str, registrations: list[tuple[Claim, dict[str, Any]]]):
+    """The ``register`` callback handed to one plugin's ``register_models``: it records the claim."""
 
     def register(
         name: str,
@@ -203,28 +225,17 @@ def _model_registrar(host: PluginHost, plugin: str, models: dict[str, ModelSpec]
         settings: tuple[Setting, ...] = (),
         validate_settings=None,
     ) -> None:
-        taken = {n: s.plugin for n, s in models.items()} | {a: models[t].plugin for a, t in alias_map.items()}
-        for claimed in (name, *aliases):
-            if claimed in taken:
-                host.report(
-                    plugin, f"model name {claimed!r} is already taken by plugin {taken[claimed]!r}; not registered"
-                )
-                return
         if not isinstance(name, str) or not name or name.startswith("/") or any(c.isspace() for c in name):
             host.report(plugin, f"invalid model name {name!r}; not registered")
             return
-        models[name] = ModelSpec(
-            name=name,
+        fields = dict(
             family=family,
             checkpoint=checkpoint,
-            aliases=tuple(aliases),
             description=description,
             settings=tuple(settings),
             validate_settings=validate_settings,
-            plugin=plugin,
         )
-        for alias in aliases:
-            alias_map[alias] = name
+        registrations.append((Claim(plugin, (name, *aliases), host.is_builtin(plugin)), fields))
 
     return register
 

@@ -192,27 +192,6 @@ def test_observers_see_every_turn_failed_ones_included():
     assert seen == [("echo", True), ("faulty", False)]
 
 
-@pytest.mark.hookspec("register_models")
-def test_a_taken_model_name_is_refused_and_named_while_the_plugins_other_models_register():
-    class Shadow:
-        @hookimpl
-        def register_models(self, register):
-            register("echo", family="echo", checkpoint="upper")
-            register("shadow", family="echo", checkpoint="reverse", aliases=("parrot",))
-            register("mirror", family="echo", checkpoint="reverse")
-
-    repl = repl_with(("shadow", Shadow()), active="echo")
-    models = repl.session.host.models()
-
-    assert models["echo"].plugin == "echo"
-    assert "shadow" not in models  # its alias "parrot" belongs to echo
-    assert models["mirror"].plugin == "shadow"
-    row = plugin_row(repl, "shadow")
-    assert "model name 'echo' is already taken by plugin 'echo'; not registered" in row
-    assert "model name 'parrot' is already taken by plugin 'echo'; not registered" in row
-    assert repl.evaluate("hello").turns[0].output == "hello"
-
-
 @pytest.mark.hookspec("tokenize")
 def test_a_plugin_whose_hooks_do_not_match_the_specs_is_refused_and_shown_broken():
     class Misspelt:
@@ -300,7 +279,7 @@ def test_modelrepl_plugins_shows_start_up_faults_and_taken_names(tmp_path, monke
 
     grabby = row(table, "grabby")
     assert "ok, with problems:" in grabby
-    assert "model name 'gpt2' is already taken by plugin 'gpt2'; not registered" in grabby
+    assert "model name 'gpt2' belongs to the built-in plugin 'gpt2'; not registered" in grabby
     assert "register_commands raised KeyError: 'no commands today'" in grabby
     assert row(table, "gpt2").endswith(" ok")
 
