@@ -161,7 +161,7 @@ STOP_REASONS = {
     "max_new_tokens": "the reply reached the max_new_tokens setting",
     "cancelled": "the user pressed Ctrl-C (modelrepl sets this itself)",
     "error": "the turn failed; its error says why (modelrepl sets this itself)",
-    "done": "the model generates no tokens and answered in one pass (fill-mask, classification, embeddings)",
+    "done": "the model generates no tokens (new_ids is empty): it answered in one pass (fill-mask, embeddings)",
 }
 
 

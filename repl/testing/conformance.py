@@ -9,10 +9,12 @@ Call it from a plugin's own tests::
 
 It registers the plugin alone in a fresh host, checks that its hook
 implementations match the specs, then for every model it registers: that it
-loads, tokenizes a sample line with the tokens it adds declared, runs (streaming
-the reply's text, honouring Ctrl-C) and decodes into a well-formed reply; that
-the line works in the real REPL loop, in batch and ``--json`` mode; and that a
-missing checkpoint or an overlong line reaches the user as a one-line message,
+loads, tokenizes each sample line with the tokens it adds declared, runs
+(streaming the reply's text, honouring Ctrl-C) and decodes into a reply that
+keeps the documented rules (a stop reason, strict JSON data of its own names);
+that the lines work in the real REPL loop, in batch and ``--json`` mode (strict
+JSON, every core field); and that a missing checkpoint or an overlong line (the
+plugin's own, in its input format) reaches the user as a one-line message,
 never as a traceback or a plugin failure. Each check is a :class:`Finding`; if
 any fails, :class:`ConformanceError` (an ``AssertionError``) lists them.
 """
@@ -33,7 +35,7 @@ from repl.api import STOP_REASONS, Encoding, LoadedModel, LoadOptions, ModelErro
 from repl.app import Repl
 from repl.plugins import MODEL_HOOKS, PluginError, PluginHost
 from repl.render import Renderer
-from repl.results import Result
+from repl.results import CORE_FIELDS, RESERVED_FIELDS, Result
 from repl.session import Session
 from repl.settings import find_setting
 from repl.testing.driver import ReplDriver
@@ -93,7 +95,8 @@ def check_plugin(
     *,
     name: str | None = None,
     checkpoints: dict[str, str | Path] | None = None,
-    samples: dict[str, str] | None = None,
+    samples: dict[str, str | list[str]] | None = None,
+    long_inputs: dict[str, str] | None = None,
     settings: dict[str, Any] | None = None,
     raise_on_failure: bool = True,
 ) -> ConformanceReport:
@@ -103,20 +106,31 @@ def check_plugin(
     (loaded the way modelrepl loads it), or a plugin module or object,
     registered as ``name`` (default: the module's last name). ``checkpoints``
     maps model names to the checkpoint to load instead of the default;
-    ``samples`` maps model names to a line the model can answer (default
-    ``"hello world"``); ``settings`` are applied to every model that takes them
-    (``{"max_new_tokens": 4}`` keeps generation short).
+    ``samples`` maps model names to a line the model can answer, or a list of
+    them (default ``"hello world"``); ``long_inputs`` maps model names to a line
+    longer than the model takes, written in the model's own input format
+    (default: the first sample repeated to 1000 words); ``settings`` are
+    applied to every model that takes them (``{"max_new_tokens": 4}`` keeps
+    generation short).
     """
-    report = _Checker(checkpoints or {}, samples or {}, settings or {}).run(plugin, name)
+    lines = {model: [given] if isinstance(given, str) else list(given) for model, given in (samples or {}).items()}
+    report = _Checker(checkpoints or {}, lines, long_inputs or {}, settings or {}).run(plugin, name)
     if raise_on_failure and not report.ok:
         raise ConformanceError(report)
     return report
 
 
 class _Checker:
-    def __init__(self, checkpoints: dict[str, str | Path], samples: dict[str, str], settings: dict[str, Any]):
+    def __init__(
+        self,
+        checkpoints: dict[str, str | Path],
+        samples: dict[str, list[str]],
+        long_inputs: dict[str, str],
+        settings: dict[str, Any],
+    ):
         self.checkpoints = {model: str(path) for model, path in checkpoints.items()}
         self.samples = samples
+        self.long_inputs = long_inputs
         self.settings = settings
         self.host = PluginHost()
         self.report = ConformanceReport("")
@@ -210,13 +224,19 @@ class _Checker:
         for key, value in self.settings.items():
             if find_setting(spec, key) is not None:
                 session.set(name, key, value)
-        sample = self.samples.get(name, SAMPLE)
+        samples = self.samples.get(name) or [SAMPLE]
         loaded = self._check_load(session, name)
-        encoding = loaded and self._check_tokenize(session, name, sample)
-        if encoding and self._check_reply(session, name, sample, loaded, encoding):
-            self._check_cancel(session, name, loaded, encoding)
-            self._check_in_repl(session, name, sample)
-            self._check_errors_are_messages(session, name, sample)
+        if loaded is None:
+            return
+        answered = []
+        for sample in samples:
+            encoding = self._check_tokenize(session, name, sample)
+            if encoding and self._check_reply(session, name, sample, loaded, encoding):
+                answered.append(encoding)
+        if len(answered) == len(samples):
+            self._check_cancel(session, name, loaded, answered[0])
+            self._check_in_repl(session, name, samples)
+            self._check_errors_are_messages(session, name, samples[0])
 
     def _check_load(self, session: Session, name: str) -> LoadedModel | None:
         try:
@@ -312,29 +332,25 @@ class _Checker:
 
     # -- one model, through the REPL ----------------------------------------------------
 
-    def _check_in_repl(self, session: Session, name: str, sample: str) -> None:
+    def _check_in_repl(self, session: Session, name: str, samples: list[str]) -> None:
         repl = Repl(session, _quiet_renderer())
-        results = [repl.handle(f"/use {name}"), repl.handle(sample)]
+        results = [repl.handle(f"/use {name}")] + [repl.handle(sample) for sample in samples]
         failed = _errors(results)
-        self.record("answers in batch mode", not failed and bool(results[-1].turns), "; ".join(failed), name)
+        answered = all(result.turns for result in results[1:])
+        self.record("answers in batch mode", not failed and answered, "; ".join(failed), name)
 
         json_repl = Repl(session, _quiet_renderer(json_mode=True))
-        json_repl.handle(sample)
+        for sample in samples:
+            json_repl.handle(sample)
         lines = json_repl.renderer.out.getvalue().splitlines()
-        try:
-            records = [json.loads(line) for line in lines]
-            fine = len(records) == 1 and records[0].get("model") == name and "output" in records[0]
-            detail = f"printed {lines!r}; expected one object with the model's output"
-        except json.JSONDecodeError as exc:
-            fine, detail = False, f"printed a line that is not JSON ({exc}): {lines!r}"
-        self.record("answers in --json mode", fine, detail, name)
+        self.record("answers in --json mode, in strict JSON", *_json_turns(lines, name, len(samples)), name)
 
         history = Path(tempfile.mkdtemp()) / "history"
-        drive = ReplDriver(Repl(session, _quiet_renderer()), history_path=history).lines(f"/use {name}", sample)
+        drive = ReplDriver(Repl(session, _quiet_renderer()), history_path=history).lines(f"/use {name}", *samples)
         failed = _errors(drive.results)
         self.record(
             "answers in the interactive loop",
-            len(drive.results) == 2 and not failed and "Traceback" not in drive.stderr,
+            len(drive.results) == len(samples) + 1 and not failed and "Traceback" not in drive.stderr,
             "; ".join(failed) or drive.stderr,
             name,
         )
@@ -342,7 +358,8 @@ class _Checker:
     def _check_errors_are_messages(self, session: Session, name: str, sample: str) -> None:
         missing = Path(tempfile.mkdtemp()) / "missing-checkpoint"
         words = sample.split() or SAMPLE.split()
-        long_line = " ".join((words * (LONG_LINE_WORDS // len(words) + 1))[:LONG_LINE_WORDS])
+        repeated = " ".join((words * (LONG_LINE_WORDS // len(words) + 1))[:LONG_LINE_WORDS])
+        long_line = self.long_inputs.get(name) or repeated
         for check, line in (
             ("a missing checkpoint is a one-line message", f"/load {name} {shlex.quote(str(missing))}"),
             ("an overlong line is truncated or refused with a message", long_line),
@@ -356,6 +373,26 @@ class _Checker:
             printed = repl.renderer.err.getvalue() + repl.renderer.out.getvalue()
             fine = not wrong and "Traceback" not in printed
             self.record(check, fine, "; ".join(wrong) or "a traceback was printed", name)
+
+
+def _json_turns(lines: list[str], name: str, expected: int) -> tuple[bool, str]:
+    """Whether --json printed one strict JSON object per line with every core field and no error."""
+    try:
+        records = [json.loads(line, parse_constant=_refuse_constant) for line in lines]
+    except ValueError as exc:
+        return False, f"printed a line that is not strict JSON ({exc}): {lines!r}"
+    wrong = [
+        record
+        for record in records
+        if record.get("model") != name or record.get("error") is not None or set(CORE_FIELDS) - set(record)
+    ]
+    if len(records) != expected or wrong:
+        return False, f"printed {lines!r}; expected {expected} object(s) with every core field and no error"
+    return True, ""
+
+
+def _refuse_constant(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 def _errors(results: list[Result]) -> list[str]:
@@ -380,10 +417,18 @@ def _malformed_reply(reply: Reply) -> list[str]:
         wrong.append(f"stop_reason {reply.stop_reason!r} is not one of {', '.join(REPLY_STOP_REASONS)}")
     if not isinstance(reply.notices, list) or not all(isinstance(n, str) for n in reply.notices):
         wrong.append("notices must be a list of str")
+    if reply.stop_reason == "done" and reply.new_ids:
+        wrong.append(f"stop_reason 'done' means no tokens were generated, yet new_ids has {len(reply.new_ids)}")
+    if not isinstance(reply.data, dict):
+        wrong.append(f"data must be a dict (a JSON object), not {type(reply.data).__name__}")
+        return wrong
     try:
-        json.dumps(reply.data)
+        json.dumps(reply.data, allow_nan=False)
     except (TypeError, ValueError) as exc:
-        wrong.append(f"data must be JSON-serialisable for --json ({exc})")
+        wrong.append(f"data must be strict JSON for --json ({exc})")
+    reserved = [key for key in reply.data if key in RESERVED_FIELDS]
+    if reserved:
+        wrong.append(f"data uses names reserved for modelrepl's own fields: {', '.join(map(repr, reserved))}")
     return wrong
 
 
