@@ -201,7 +201,7 @@ def test_a_plugin_that_keeps_every_rule_passes():
             "FAIL a missing checkpoint is a one-line message [like]: "
             "plugin 'like' failed in load_model: FileNotFoundError",
         ),
-        (DataNotJson, "FAIL the reply is well formed [like]: data must be JSON-serialisable for --json"),
+        (DataNotJson, "FAIL the reply is well formed [like]: data must be strict JSON for --json"),
         (Unmarked, "FAIL every hook function is marked @hookimpl: tokenize look like hooks but lack @hookimpl"),
     ],
 )
