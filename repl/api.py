@@ -273,6 +273,10 @@ class LoadOptions:
     dtype: str = "auto"
     allow_pickle: bool = False
     trust_remote_code: bool = False
+    # With device "auto": (device, size) limits such as ("0", "20GiB"), ("cpu", "30GiB"), for accelerate's
+    # max_memory, and the directory for layers that fit nowhere else (None: refuse to offload to disk).
+    max_memory: tuple[tuple[str, str], ...] = ()
+    offload_dir: str | None = None
 
 
 @dataclass
@@ -284,6 +288,8 @@ class LoadedModel:
     handle: Any = None
     tokenizer: Any = None
     device: str = "cpu"
+    # Where the layers went when a model is spread over several devices: "cuda:0 14 layers, cpu 4 layers".
+    placement: str | None = None
     dtype: str = "-"
     parameters: int = 0
     memory_bytes: int = 0
@@ -316,6 +322,8 @@ class Encoding:
     tokens: list[Token]
     notices: list[str] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
+    # Why `tokens` is empty for a line the model takes: its tokenizer runs elsewhere (a server) and shows nothing.
+    unseen: str | None = None
 
     @property
     def input_ids(self) -> list[int]:
@@ -338,6 +346,10 @@ class Reply:
     stop_reason: str = "eos"
     data: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)
+    # Token counts from elsewhere (a server's `usage`) for a model whose ids stay out of sight;
+    # None: counted from the encoding's tokens and `new_ids`.
+    input_tokens: int | None = None
+    new_tokens: int | None = None
 
 
 class RunControl:

@@ -138,8 +138,10 @@ class Repl:
     # -- descriptions -----------------------------------------------------------
 
     def describe_loaded(self, loaded: LoadedModel) -> str:
+        if not loaded.parameters:  # a served model: its size is the server's business
+            return loaded.placement or loaded.device
         return (
-            f"{loaded.device}, {loaded.dtype}, {human_count(loaded.parameters)} parameters, "
+            f"{loaded.placement or loaded.device}, {loaded.dtype}, {human_count(loaded.parameters)} parameters, "
             f"{human_bytes(loaded.memory_bytes)}"
         )
 

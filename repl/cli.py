@@ -15,6 +15,7 @@ from repl import config as config_module
 from repl.api import LoadOptions, ModelError
 from repl.config import DEVICES, DTYPES, ConfigError
 from repl.exit_status import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from repl.placement import parse_max_memory
 
 
 def _version() -> str:
@@ -37,6 +38,13 @@ def _setting(text: str) -> tuple[str | None, str, str]:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE or MODEL.KEY=VALUE, got {text!r}")
     model, dot, key = key.rpartition(".")
     return (model if dot else None), key, value
+
+
+def _max_memory(text: str) -> tuple[str, str]:
+    try:
+        return parse_max_memory(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--max-memory ")) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,6 +107,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", choices=DEVICES, help="where models run (default: auto)")
     parser.add_argument("--dtype", choices=DTYPES, help="weights' precision (default: auto, as saved)")
+    parser.add_argument(
+        "--max-memory",
+        action="append",
+        default=[],
+        type=_max_memory,
+        metavar="DEVICE=SIZE",
+        help="with --device auto, the most memory a model may take on DEVICE (0, cuda:1, cpu): 0=20GiB; repeatable",
+    )
+    parser.add_argument(
+        "--offload-dir", metavar="DIR", help="with --device auto, put the layers that fit in no memory on disk here"
+    )
     parser.add_argument("--allow-pickle", action="store_true", help="allow checkpoints with pickle (.bin) weights")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints that run their own code")
     parser.add_argument("--config", metavar="PATH", help="config file (default: the platform's config directory)")
@@ -116,6 +135,8 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
         dtype=args.dtype or config.dtype,
         allow_pickle=args.allow_pickle,
         trust_remote_code=args.trust_remote_code,
+        max_memory=tuple(args.max_memory) or config.max_memory,
+        offload_dir=args.offload_dir or config.offload_dir,
     )
     chosen = args.model[0][0] if args.model else config_module.default_model(config, host)
     session = Session(host, options, active=chosen)

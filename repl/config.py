@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from repl import paths
+from repl.placement import MAX_MEMORY_HELP, parse_max_memory
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -23,6 +24,8 @@ device = "auto"              # auto, cpu, cuda or mps
 dtype = "auto"               # auto, float32, float16 or bfloat16
 stream = true                # print replies as they are generated
 history_size = 1000          # lines of input history kept
+# max_memory = { "0" = "20GiB", cpu = "30GiB" }   # with device auto: the most each device may hold
+# offload_dir = "~/modelrepl-offload"            # with device auto: layers that fit nowhere else go here
 log = true                   # append every turn to the transcript
 # system = "Answer briefly."  # system prompt of every model that takes one (chat)
 
@@ -48,6 +51,8 @@ class Config:
     history_size: int = 1000
     log: bool = True
     system: str | None = None
+    max_memory: tuple[tuple[str, str], ...] = ()
+    offload_dir: str | None = None
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -59,6 +64,8 @@ _TOP_LEVEL = {
     "history_size": (int, "a whole number from 0 to 1000000"),
     "log": (bool, "true or false"),
     "system": (str, "the text of a system prompt"),
+    "max_memory": (dict, 'a table of DEVICE = SIZE, e.g. { cpu = "30GiB" }'),
+    "offload_dir": (str, "a directory"),
     "models": (dict, "a table of [models.NAME] tables"),
 }
 
@@ -101,6 +108,16 @@ def _check(file: Path, data: dict[str, Any]) -> Config:
             raise ConfigError(
                 f"{file}: models.{name}.checkpoint = {checkpoint!r} is not allowed; it takes a hub id or directory"
             )
+    limits = []
+    for device, size in data.get("max_memory", {}).items():
+        try:
+            limits.append(parse_max_memory(f"{device}={size}"))
+        except ValueError:
+            raise ConfigError(
+                f"{file}: max_memory.{device} = {size!r} is not allowed; it takes {MAX_MEMORY_HELP}"
+            ) from None
+    if "max_memory" in data:
+        data = {**data, "max_memory": tuple(limits)}
     return Config(path=file, **data)
 
 
@@ -149,10 +166,13 @@ def apply_model_settings(config: Config, session: Any) -> None:
 
 def show(config: Config) -> str:
     lines = [f"# {config.path or 'no config file: defaults'}"]
-    for key in ("default_model", "device", "dtype", "stream", "history_size", "log", "system"):
+    for key in ("default_model", "device", "dtype", "stream", "history_size", "log", "system", "offload_dir"):
         value = getattr(config, key)
         if value is not None:
             lines.append(f"{key} = {_toml_value(value)}")
+    if config.max_memory:
+        limits = ", ".join(f"{_toml_value(device)} = {_toml_value(size)}" for device, size in config.max_memory)
+        lines.append(f"max_memory = {{ {limits} }}")
     for name, table in config.models.items():
         lines.append(f"\n[models.{name}]")
         lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]

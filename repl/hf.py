@@ -20,6 +20,7 @@ from transformers.generation.streamers import BaseStreamer
 from transformers.models.auto import modeling_auto
 from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
 
+from repl import placement
 from repl.api import CAUSAL, MASKED, SEQ2SEQ, LoadedModel, LoadOptions, ModelError, ModelSpec, RunControl, Token
 from repl.settings import GENERATION_KEYS
 
@@ -200,18 +201,27 @@ def load(
         )
     if not options.allow_pickle and _weights_are_pickle_only(checkpoint):
         raise ModelError(_pickle_refusal(checkpoint))
-    device = resolve_device(options.device)
     dtype = "auto" if options.dtype == "auto" else _DTYPES[options.dtype]
+    model_class = auto_class or _AUTO_CLASSES[spec.family]
     try:
-        model, info = (auto_class or _AUTO_CLASSES[spec.family]).from_pretrained(
+        if placement.needs_plan(options):
+            where = placement.plan(model_class, config, dtype, options, checkpoint)
+        else:
+            where = {"device_map": resolve_device(options.device)}
+        model, info = model_class.from_pretrained(
             checkpoint,
             config=config,
             dtype=dtype,
-            device_map=device,
             use_safetensors=None if options.allow_pickle else True,
             trust_remote_code=options.trust_remote_code,
             output_loading_info=True,
+            **where,
         )
+    except torch.OutOfMemoryError:
+        raise ModelError(
+            f"checkpoint {checkpoint!r} does not fit on {options.device}; load it with --device auto to spread it "
+            "over every GPU and the CPU, and --offload-dir DIR for the rest"
+        ) from None
     except (OSError, ValueError) as exc:
         if not options.allow_pickle and not _is_local(checkpoint) and "safetensors" in str(exc).lower():
             raise ModelError(_pickle_refusal(checkpoint)) from None
@@ -236,12 +246,14 @@ def load(
         # failing: special tokens only, plus SentencePiece's word-boundary piece.
         raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: its vocabulary files are missing")
     parameters = model.num_parameters()
+    device, layers = placement.placement(model)
     return LoadedModel(
         spec=spec,
         checkpoint=checkpoint,
         handle=model,
         tokenizer=tokenizer,
-        device=str(model.device),
+        device=device,
+        placement=layers,
         dtype=str(model.dtype).removeprefix("torch."),
         parameters=parameters,
         memory_bytes=model.get_memory_footprint(),
@@ -499,7 +511,7 @@ def generate(
         streamer = streamer_for(model.tokenizer, control, split)
     with torch.inference_mode():
         return model.handle.generate(
-            **{k: v.to(model.handle.device) for k, v in inputs.items()},
+            **{k: v.to(placement.input_device(model.handle)) for k, v in inputs.items()},
             generation_config=config,
             stopping_criteria=StoppingCriteriaList([_CancelCriteria(control)]),
             streamer=streamer,

@@ -37,7 +37,7 @@ def load_model(spec, checkpoint, options):
     """Load ``checkpoint`` (hub id or local directory) for the model ``spec``.
 
     ``options`` is a :class:`repl.api.LoadOptions` (device, dtype, allow_pickle,
-    trust_remote_code). Return a :class:`repl.api.LoadedModel`. Raise
+    trust_remote_code, max_memory, offload_dir). Return a :class:`repl.api.LoadedModel`. Raise
     :class:`repl.api.ModelError` with a one-line message when the checkpoint is
     missing, of another family, lacks the weights the task needs, or is unsafe.
     """

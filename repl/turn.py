@@ -101,7 +101,9 @@ def run_turn(
         turn.raw_ids = list(reply.raw_ids or reply.new_ids)
         turn.data = _json_data(session, spec.plugin, reply.data)
         turn.notices.extend(reply.notices)
-        turn.stats.new_tokens = len(reply.new_ids)
+        turn.stats.new_tokens = len(reply.new_ids) if reply.new_tokens is None else reply.new_tokens
+        if reply.input_tokens is not None:
+            turn.stats.input_tokens = reply.input_tokens
         turn.stats.stop_reason = "cancelled" if control.cancelled else reply.stop_reason
     except (ModelError, PluginError) as exc:
         log.debug("turn on %s failed", spec.name, exc_info=True)  # shown with --debug: the plugin's traceback

@@ -72,12 +72,16 @@ def token_record(repl: Repl, name: str, text: str) -> dict[str, Any]:
         record["forced_first_token"] = {"id": forced.id, "piece": forced.piece}
     if encoding.notices:
         record["notices"] = list(encoding.notices)
+    if encoding.unseen:
+        record["unseen"] = encoding.unseen
     return record
 
 
 def describe_tokens(record: dict[str, Any]) -> str:
     if "error" in record:
         return f"{record['model']} ({record['checkpoint']})\n  error: {record['error']}"
+    if "unseen" in record:
+        return f"{record['model']} ({record['checkpoint']}): {record['unseen']}"
     tokens = record["tokens"]
     limit = record["max_length"]
     count = f"{len(tokens)} tokens" + (f" of at most {limit}" if limit is not None else ", no known maximum")
@@ -123,7 +127,12 @@ def last_reply(repl: Repl, words: list[str]) -> Result:
     }
     if repl.renderer.json_mode:
         return Result(records=[record])
-    ids = " ".join(map(str, turn.raw_ids)) if turn.raw_ids else f"none ({turn.model} generates no tokens)"
+    if turn.raw_ids:
+        ids = " ".join(map(str, turn.raw_ids))
+    elif turn.stats.new_tokens:
+        ids = f"not visible ({turn.model} counted {turn.stats.new_tokens} on its side)"
+    else:
+        ids = f"none ({turn.model} generates no tokens)"
     return Result(
         text=(
             f"{turn.model} ({turn.checkpoint}), reply to {json.dumps(turn.input, ensure_ascii=False)}\n"

@@ -1,0 +1,349 @@
+"""The `remote` model against a real `transformers serve`, and against small faulty servers.
+
+One real OpenAI-compatible server runs for the whole module, on a tiny chat
+checkpoint from the test kit; the faults it cannot produce on demand (HTTP errors,
+broken event streams, a server that never answers, vLLM's /tokenize) come from
+a stdlib HTTP server in a thread. All traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+import plugins.remote
+from repl.results import turn_record
+from repl.testing import build_chat_checkpoint, make_host, make_repl
+from repl.turn import run_turn
+
+SECRET = "sk-test-0123456789-secret"
+
+
+# -- a tiny chat checkpoint and a real server -----------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """`transformers serve` on a tiny chat checkpoint: (base URL, checkpoint directory, process)."""
+    checkpoint = build_chat_checkpoint(tmp_path_factory.mktemp("chat") / "tiny-chat", "chatml")
+    port = free_port()
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "transformers.cli.transformers", "serve", str(checkpoint)]
+        + ["--host", "127.0.0.1", "--port", str(port)],
+        env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/models", timeout=2) as answer:
+                if answer.status == 200:
+                    break
+            assert process.poll() is None, f"transformers serve exited: {Path(log.name).read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "transformers serve did not start in time"
+            time.sleep(0.3)
+        yield url, checkpoint, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def error_of(result) -> str:
+    """The one line a failed line printed: a command's error or the failed turn's."""
+    return result.error or next(turn.error for turn in result.turns if turn.error)
+
+
+def remote_repl(url: str, *extra_plugins, **settings):
+    host = make_host(plugins.remote, *extra_plugins)
+    return make_repl(host, active="remote", checkpoints={"remote": url}, settings={"remote": settings})
+
+
+# -- against the real server ----------------------------------------------------------------------
+
+
+def test_chat_mode_streams_the_reply_and_counts_tokens_from_usage(served):
+    from transformers import AutoTokenizer
+
+    url, checkpoint, _ = served
+    repl = remote_repl(url, max_new_tokens=6, temperature=0.0, system="You are terse.")
+    streamed: list[str] = []
+    turn = run_turn(repl.session, "remote", "Hello world", streamed.append)
+
+    assert turn.ok, turn.error
+    assert turn.checkpoint == f"{url}#{checkpoint}"  # the server's only model was picked
+    assert turn.streamed and "".join(streamed) == turn.output
+    assert turn.stats.new_tokens == 6 and turn.stats.stop_reason == "max_new_tokens"
+    # The server applied the chat template to the system prompt and the line: its usage says how many tokens.
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    conversation = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Hello world"}]
+    expected = tokenizer.apply_chat_template(conversation, add_generation_prompt=True, return_dict=False)
+    assert turn.stats.input_tokens == len(expected)
+    assert turn.stats.ttft is not None and 0 < turn.stats.ttft <= turn.stats.seconds
+
+    # The next line carries the conversation: more input tokens for the same line.
+    second = run_turn(repl.session, "remote", "Hello world")
+    assert second.ok and second.stats.input_tokens > turn.stats.input_tokens
+
+
+def test_complete_mode_continues_the_line_greedily(served):
+    url, _, _ = served
+    repl = remote_repl(url, mode="complete", max_new_tokens=5, temperature=0.0)
+    first = run_turn(repl.session, "remote", "Once upon a time")
+    again = run_turn(repl.session, "remote", "Once upon a time")
+
+    assert first.ok, first.error
+    assert first.output == again.output  # greedy, and no conversation in complete mode
+    assert first.stats.input_tokens == again.stats.input_tokens
+    assert first.stats.new_tokens == 5
+
+
+def test_settings_the_api_lacks_are_refused_with_those_it_takes(served):
+    url, _, _ = served
+    repl = remote_repl(url)
+    result = repl.handle("/set top_k 5")
+    assert not result.ok
+    assert "'top_k' does not apply to remote" in error_of(result)
+    assert "max_new_tokens, temperature, top_p, seed" in error_of(result)
+
+
+def test_ctrl_c_closes_the_stream_and_keeps_the_partial_reply(served):
+    url, _, _ = served
+    repl = remote_repl(url, mode="complete", max_new_tokens=300, temperature=0.0)
+    streamed: list[str] = []
+
+    def press_ctrl_c(text):
+        streamed.append(text)
+        if len(streamed) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    turn = run_turn(repl.session, "remote", "Hello", press_ctrl_c)
+
+    assert turn.ok and turn.stats.stop_reason == "cancelled"
+    assert turn.output == "".join(streamed) and len(streamed) < 20
+    assert repl.handle("/set max_new_tokens 3").ok  # the session carries on
+    assert run_turn(repl.session, "remote", "Hello").ok
+
+
+def test_compare_puts_a_local_model_beside_the_served_one(served, tiny_checkpoints, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    url, _, _ = served
+    host = make_host(plugins.remote, "gpt2")
+    repl = make_repl(
+        host,
+        active="remote",
+        checkpoints={"remote": url, "gpt2": str(tiny_checkpoints["gpt2"])},
+        settings={"remote": {"max_new_tokens": 3}, "gpt2": {"max_new_tokens": 3}},
+    )
+    result = repl.handle("/compare gpt2 remote -- Hello world")
+
+    assert result.ok, result.error
+    rows = {line.split()[0]: line.split() for line in result.text.splitlines() if line.startswith(("gpt2 ", "remote "))}
+    assert set(rows) == {"gpt2", "remote"}
+    assert rows["remote"][3] == "3" and rows["remote"][-1] == "max_new_tokens"
+
+    assert repl.handle("/compare gpt2 remote").ok  # broadcast mode
+    assert repl.handle("Hello").ok
+    assert [(turn.model, turn.input, turn.ok) for turn in repl.session.turns[-2:]] == [
+        ("gpt2", "Hello", True),
+        ("remote", "Hello", True),
+    ]
+
+
+def test_tokens_says_the_servers_tokens_are_not_visible(served):
+    url, _, _ = served
+    repl = remote_repl(url)
+    result = repl.handle("/tokens Hello")
+    assert result.ok
+    assert "the tokens are the server's and not visible" in result.text
+
+
+def test_a_server_killed_mid_stream_is_one_line_and_the_input_is_kept(served):
+    """Runs last against the real server: it kills it."""
+    url, _, process = served
+    repl = remote_repl(url, mode="complete", max_new_tokens=400, temperature=0.0)
+
+    def kill_the_server(text):
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    turn = run_turn(repl.session, "remote", "Hello", kill_the_server)
+    assert not turn.ok and turn.input == "Hello"
+    assert "broke off" in turn.error and "send the line again" in turn.error
+    assert "\n" not in turn.error
+
+    after = repl.handle("Hello again")
+    assert not after.ok and "connection refused" in error_of(after) and "start the server" in error_of(after)
+    assert repl.session.turns[-1].input == "Hello again"
+
+
+# -- faults from a small local server --------------------------------------------------------------
+
+
+class FaultyServer(BaseHTTPRequestHandler):
+    """Answers /v1/models with its models; each model fails in its own way on a completion request."""
+
+    MODELS = ("status-401", "status-403", "status-404", "status-429", "status-500", "status-503")
+    MODELS += ("garbage", "truncated", "silent", "vllm")
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+    def _json(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/v1/models":
+            self._json(200, {"object": "list", "data": [{"id": name, "object": "model"} for name in self.MODELS]})
+        else:
+            self._json(404, {"error": {"message": "no such path"}})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.path == "/tokenize":
+            if body["model"] != "vllm":
+                return self._json(404, {"detail": "Not Found"})
+            pieces = body.get("prompt", "").split()
+            return self._json(
+                200, {"count": len(pieces), "tokens": list(range(7, 7 + len(pieces))), "token_strs": pieces}
+            )
+        model = body["model"]
+        if model.startswith("status-"):
+            status = int(model.removeprefix("status-"))
+            echoed = self.headers.get("Authorization", "")  # some servers echo the key they refused
+            return self._json(status, {"error": {"message": f"failure {status} for {echoed}"}})
+        if model == "silent":
+            time.sleep(3)
+            return self._json(500, {"error": {"message": "too late"}})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        if model == "garbage":
+            self.wfile.write(b"data: {this is not json\n\n")
+        elif model == "truncated":
+            chunk = {"id": "1", "object": "text_completion", "created": 0, "model": model}
+            chunk["choices"] = [{"index": 0, "text": "Hel", "finish_reason": None}]
+            self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+        elif model == "vllm":
+            chunk = {"id": "1", "object": "text_completion", "created": 0, "model": model}
+            chunk["choices"] = [{"index": 0, "text": "ok", "finish_reason": "stop"}]
+            usage = {**chunk, "choices": [], "usage": {"prompt_tokens": 2, "completion_tokens": 1, "total_tokens": 3}}
+            self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            self.wfile.write(b"data: " + json.dumps(usage).encode() + b"\n\ndata: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+
+@pytest.fixture(scope="module")
+def faulty():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FaultyServer)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "says"),
+    [
+        (401, "refused the API key (401): check MODELREPL_API_KEY"),
+        (403, "does not allow the API key (403)"),
+        (404, "answered 404 (failure 404"),
+        (429, "is busy (429: failure 429"),
+        (500, "failed (500: failure 500"),
+        (503, "failed (503: failure 503"),
+    ],
+)
+def test_http_errors_are_one_line_that_says_what_to_do(faulty, monkeypatch, tmp_path, status, says):
+    monkeypatch.setenv("MODELREPL_API_KEY", SECRET)
+    repl = remote_repl(f"{faulty}#status-{status}", mode="complete")
+    result = repl.handle("my precious line")
+
+    assert not result.ok and says in error_of(result) and "\n" not in error_of(result)
+    turn = repl.session.turns[-1]
+    assert turn.input == "my precious line"
+    assert SECRET not in error_of(result) and SECRET not in json.dumps(turn_record(turn))
+    assert SECRET not in repl.renderer.out.getvalue() + repl.renderer.err.getvalue()
+
+
+def test_malformed_and_truncated_event_streams_are_one_line(faulty):
+    repl = remote_repl(f"{faulty}#garbage", mode="complete")
+    garbled = repl.handle("Hello")
+    assert not garbled.ok and "broke off" in error_of(garbled)
+
+    repl = remote_repl(f"{faulty}#truncated", mode="complete")
+    cut = repl.handle("Hello")
+    assert not cut.ok and "without finishing it" in error_of(cut)
+
+
+def test_a_server_that_never_answers_times_out(faulty):
+    repl = remote_repl(f"{faulty}#silent", timeout=0.5)
+    result = repl.handle("Hello")
+    assert not result.ok
+    assert "did not answer within 0.5 s" in error_of(result) and "/set timeout" in error_of(result)
+
+
+def test_a_refused_port_and_an_unknown_or_ambiguous_model(faulty):
+    port = free_port()  # nothing listens there once the probe closed
+    refused = remote_repl(f"http://127.0.0.1:{port}/v1").handle("Hello")
+    assert not refused.ok and "connection refused" in error_of(refused)
+
+    unknown = remote_repl(f"{faulty}#nope").handle("Hello")
+    assert not unknown.ok and "has no model 'nope'; it serves: status-401" in error_of(unknown)
+
+    several = remote_repl(faulty).handle("Hello")
+    assert not several.ok and "serves 10 models; pick one" in error_of(several)
+
+    not_a_url = remote_repl("localhost:8000").handle("/load remote")
+    assert not not_a_url.ok and "is not a server address" in not_a_url.error
+
+
+def test_tokens_come_from_the_servers_tokenize_endpoint_where_it_has_one(faulty):
+    repl = remote_repl(f"{faulty}#vllm", mode="complete")
+    shown = repl.handle("/tokens Hello big world")
+    assert shown.ok
+    assert "3 tokens" in shown.text and "big" in shown.text
+
+    turn = run_turn(repl.session, "remote", "Hello big world")
+    assert turn.ok and turn.output == "ok"
+    assert turn.stats.input_tokens == 2 and turn.stats.new_tokens == 1  # usage has the last word
+    assert turn.stats.stop_reason == "eos"
+
+
+def test_no_torch_in_the_plugin_module():
+    code = "import sys, plugins.remote; print('torch' in sys.modules, 'openai' in sys.modules)"
+    checked = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert checked.stdout.split() == ["False", "False"]
