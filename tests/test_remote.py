@@ -25,7 +25,8 @@ import pytest
 
 import plugins.remote
 from repl.results import turn_record
-from repl.testing import build_chat_checkpoint, make_host, make_repl
+from repl.testing import make_host, make_repl
+from repl.testing.checkpoints import build_chat_checkpoint
 from repl.turn import run_turn
 
 SECRET = "sk-test-0123456789-secret"
