@@ -179,7 +179,7 @@ def run(model: LoadedModel, encoding: Encoding, settings: dict[str, Any], contro
     chat = "messages" in encoding.context
     create = client.chat.completions.create if chat else client.completions.create
     timeout = settings["timeout"]
-    outcome: dict[str, Any] = {"text": [], "finish_reason": None, "usage": None}
+    outcome: dict[str, Any] = {"text": [], "finish_reason": None, "usage": None, "answering": False}
 
     def stream_reply() -> None:
         stream = create(
@@ -190,6 +190,7 @@ def run(model: LoadedModel, encoding: Encoding, settings: dict[str, Any], contro
             **encoding.context,
             **parameters,
         )
+        outcome["answering"] = True
         with stream:
             for chunk in stream:
                 if chunk.usage is not None:
@@ -206,7 +207,7 @@ def run(model: LoadedModel, encoding: Encoding, settings: dict[str, Any], contro
                 if control.step() if text else control.cancelled:
                     return
 
-    _call(model.memo["url"], model.memo["key"], timeout, stream_reply, partial=outcome["text"])
+    _call(model.memo["url"], model.memo["key"], timeout, stream_reply, outcome)
     if outcome["finish_reason"] is None and not control.cancelled:
         raise ModelError(
             f"the server at {model.memo['url']} ended the reply without finishing it (the stream was cut short); "
@@ -233,8 +234,12 @@ def decode(model: LoadedModel, encoding: Encoding, output: dict[str, Any], setti
     )
 
 
-def _call(url: str, key: str | None, timeout: float, request: Any, partial: list[str] | None = None) -> Any:
-    """Make a request; every way it can fail becomes one line that says what to do (without the API key)."""
+def _call(url: str, key: str | None, timeout: float, request: Any, outcome: dict[str, Any] | None = None) -> Any:
+    """Make a request; every way it can fail becomes one line that says what to do (without the API key).
+
+    `outcome` is a streamed reply's progress: once the server has begun answering, a lost connection
+    means it died mid-reply, and the text already shown is mentioned.
+    """
     import httpx
     import openai
 
@@ -244,9 +249,8 @@ def _call(url: str, key: str | None, timeout: float, request: Any, partial: list
         message = f"the server at {url} did not answer within {timeout:g} s; try again, or raise it with /set timeout"
         cause: Exception = exc
     except openai.APIConnectionError as exc:
-        # The client reports a server that died mid-reply as a connection error too.
-        broken = isinstance(exc.__cause__, (httpx.RemoteProtocolError, httpx.ReadError))
-        message = _broken_reply_message(url, exc.__cause__) if broken else _connection_message(url, exc)
+        answering = outcome is not None and outcome["answering"]
+        message = _broken_reply_message(url, exc.__cause__ or exc) if answering else _connection_message(url, exc)
         cause = exc
     except openai.AuthenticationError as exc:
         message, cause = _key_message(url, key, "refused", exc), exc
@@ -272,8 +276,8 @@ def _call(url: str, key: str | None, timeout: float, request: Any, partial: list
         message, cause = f"the server at {url} refused the request ({exc.status_code}: {_detail(exc)})", exc
     except (openai.APIError, httpx.HTTPError, ValueError) as exc:
         message, cause = _broken_reply_message(url, exc), exc
-    if partial:
-        message += f" (the {len(''.join(partial))} characters received were shown)"
+    if outcome is not None and outcome["text"]:
+        message += f" (the {len(''.join(outcome['text']))} characters received were shown)"
     if key:
         message = message.replace(key, "***")
     raise ModelError(message) from cause
