@@ -10,7 +10,7 @@ ones filled in. Special tokens and reserved `[unused…]` entries are never cand
 
 import re
 
-from repl.api import MASKED, Encoding, ModelError, Reply, Setting, hookimpl
+from repl.api import MASKED, Alternative, Encoding, ModelError, Reply, Setting, TokenProbs, hookimpl
 
 NAME = "bert"
 DEFAULT_CHECKPOINT = "google-bert/bert-base-uncased"
@@ -85,7 +85,14 @@ def decode(model, encoding, output, settings):
         for number, row in enumerate(candidates, start=1)
     ]
     shown = [[{"token": c["token"], "score": c["score"]} for c in row] for row in candidates]
-    return Reply(text=filled, display="\n".join(lines), data={"candidates": shown}, raw_text=filled, stop_reason="done")
+    return Reply(
+        text=filled,
+        display="\n".join(lines),
+        data={"candidates": shown},
+        raw_text=filled,
+        stop_reason="done",
+        logprobs=[_mask_probs(tokenizer, row, scores) for row, scores in zip(candidates, output.log_softmax(dim=-1))],
+    )
 
 
 def _never_candidates(model):
@@ -128,3 +135,27 @@ def _word(tokenizer, token_id):
 def _probability(score):
     """Three decimals, or one significant digit when that would show 0.000: 6e-05."""
     return f"{score:.3f}" if score >= 0.0005 else f"{score:.0e}"
+
+
+def _mask_probs(tokenizer, candidates, logprobs):
+    """One mask's whole distribution, for /probs: its candidates and the entropy over every word it could be."""
+    from repl.api import entropy, top_alternatives
+
+    top = [Alternative(c["id"], c["token"], logprobs[c["id"]].item()) for c in candidates]
+    best = (top or top_alternatives(tokenizer, logprobs, 1))[0]
+    return TokenProbs(
+        id=best.id,
+        piece=best.piece,
+        logprob=best.logprob,
+        processed_logprob=best.logprob,
+        top=top,
+        processed_top=top,
+        entropy=entropy(logprobs),
+    )
+
+
+@hookimpl
+def score(model, text):
+    from repl.api import score_masked
+
+    return score_masked(model, text)

@@ -146,9 +146,9 @@ def _split(thinking: bool, think: str, text: str, final: bool) -> tuple[str, str
 
 @hookimpl
 def decode(model, encoding, output, settings):
-    from repl.api import decode_text, stop_reason
+    from repl.api import decode_text, stop_reason, token_probs
 
-    new_ids = output[0, encoding.context["prompt_length"] :].tolist()
+    new_ids = output.sequences[0, encoding.context["prompt_length"] :].tolist()
     stop_ids = model.memo["stop_ids"]
     # The end-of-turn token is a control token: it is dropped from the text like every special token.
     thoughts, answer = _split(
@@ -160,4 +160,13 @@ def decode(model, encoding, output, settings):
         raw_text=model.tokenizer.decode(new_ids, skip_special_tokens=False),
         stop_reason=stop_reason(new_ids, stop_ids, settings["max_new_tokens"]),
         data={"reasoning": thoughts} if thoughts else {},
+        logprobs=token_probs(model.tokenizer, output, new_ids, settings),
     )
+
+
+@hookimpl
+def score(model, text):
+    from repl.api import score_causal
+
+    # The text as it stands, without the chat template: each token given the ones before it.
+    return score_causal(model, text)

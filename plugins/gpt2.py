@@ -122,12 +122,20 @@ def _pad(model):
 
 @hookimpl
 def decode(model, encoding, output, settings):
-    from repl.api import decode_text, eos_ids, stop_reason
+    from repl.api import decode_text, eos_ids, stop_reason, token_probs
 
-    new_ids = output[0, encoding.context["prompt_length"] :].tolist()
+    new_ids = output.sequences[0, encoding.context["prompt_length"] :].tolist()
     return Reply(
         text=decode_text(model.tokenizer, new_ids),
         new_ids=new_ids,
         raw_text=model.tokenizer.decode(new_ids, skip_special_tokens=False),
         stop_reason=stop_reason(new_ids, eos_ids(model.handle), settings["max_new_tokens"]),
+        logprobs=token_probs(model.tokenizer, output, new_ids, settings),
     )
+
+
+@hookimpl
+def score(model, text):
+    from repl.api import score_causal
+
+    return score_causal(model, text)

@@ -61,9 +61,9 @@ def run(model, encoding, settings, control):
 
 @hookimpl
 def decode(model, output, settings):
-    from repl.api import decode_text, eos_ids, stop_reason
+    from repl.api import decode_text, eos_ids, stop_reason, token_probs
 
-    sequence = output[0].tolist()
+    sequence = output.sequences[0].tolist()
     starts_with_decoder_start = model.decoder_start is not None and sequence[:1] == [model.decoder_start.id]
     new_ids = sequence[1:] if starts_with_decoder_start else sequence
     pad = model.tokenizer.pad_token_id
@@ -79,4 +79,13 @@ def decode(model, output, settings):
         raw_ids=sequence,
         raw_text=model.tokenizer.decode(sequence, skip_special_tokens=False),
         stop_reason=reason,
+        logprobs=token_probs(model.tokenizer, output, new_ids, settings),
     )
+
+
+@hookimpl
+def score(model, text):
+    from repl.api import score_seq2seq
+
+    # "Translate to English: Je t'aime. => I love you.": the target scored as the output for the input.
+    return score_seq2seq(model, text)

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         describe,
         encode_cut_at_end,
         encode_marking_added,
+        entropy,
         eos_ids,
         family_of,
         forced_first_token,
@@ -42,8 +43,13 @@ if TYPE_CHECKING:
         load,
         max_positions,
         resolve_device,
+        score_causal,
+        score_masked,
+        score_seq2seq,
         split_added_ends,
         stop_reason,
+        token_probs,
+        top_alternatives,
     )
     from repl.reasoning import reasoning_open_in_prompt, split_reasoning
     from repl.settings import GENERATION_SETTINGS, validate_generation
@@ -79,6 +85,12 @@ _LAZY = {
             "stop_reason",
             "eos_ids",
             "max_positions",
+            "token_probs",
+            "top_alternatives",
+            "entropy",
+            "score_causal",
+            "score_seq2seq",
+            "score_masked",
         ),
         "repl.hf",
     ),
@@ -101,6 +113,10 @@ __all__ = [  # noqa: RUF022 (grouped the way docs/plugins.md lists them, not sor
     "Reply",
     "RunControl",
     "STOP_REASONS",
+    "TokenProbs",
+    "Alternative",
+    "Score",
+    "ScoredToken",
     # commands and observers
     "Repl",
     "Result",
@@ -138,6 +154,12 @@ __all__ = [  # noqa: RUF022 (grouped the way docs/plugins.md lists them, not sor
     "stop_reason",
     "eos_ids",
     "max_positions",
+    "token_probs",
+    "top_alternatives",
+    "entropy",
+    "score_causal",
+    "score_seq2seq",
+    "score_masked",
 ]
 
 
@@ -330,6 +352,61 @@ class Encoding:
         return [token.id for token in self.tokens]
 
 
+@dataclass(frozen=True)
+class Alternative:
+    """One token a model could have produced at a step, with its log-probability (natural log)."""
+
+    id: int
+    piece: str
+    logprob: float
+
+
+@dataclass
+class TokenProbs:
+    """How sure the model was of one token of a reply.
+
+    ``logprob`` is the token's log-probability under the model's raw
+    distribution; ``processed_logprob`` under the distribution it was actually
+    drawn from (after repetition penalty, temperature, top-k and top-p; equal to
+    ``logprob`` when nothing reshaped it). ``top`` holds the raw distribution's
+    most likely tokens, most likely first, ``processed_top`` the drawn-from
+    distribution's (only tokens it could have drawn). ``entropy`` (nats) is set
+    where the whole distribution is the answer: a masked LM's mask.
+    """
+
+    id: int
+    piece: str
+    logprob: float
+    processed_logprob: float | None = None
+    top: list[Alternative] = field(default_factory=list)
+    processed_top: list[Alternative] = field(default_factory=list)
+    entropy: float | None = None
+
+
+@dataclass(frozen=True)
+class ScoredToken:
+    """One token of a scored text; ``logprob`` is None for a token with nothing before it to predict it from."""
+
+    id: int
+    piece: str
+    logprob: float | None
+
+
+@dataclass
+class Score:
+    """What the `score` hook made of a text: the log-likelihood of each of its tokens.
+
+    ``bos_prepended`` says whether the tokenizer put a start token before the
+    text (None where that does not apply); ``method`` names how the tokens were
+    scored ("causal", "seq2seq target", "pseudo-log-likelihood").
+    """
+
+    tokens: list[ScoredToken]
+    method: str
+    bos_prepended: bool | None = None
+    notices: list[str] = field(default_factory=list)
+
+
 @dataclass
 class Reply:
     """What `decode` made of the model's output.
@@ -350,6 +427,8 @@ class Reply:
     # None: counted from the encoding's tokens and `new_ids`.
     input_tokens: int | None = None
     new_tokens: int | None = None
+    # One per generated token when the `probs` setting is on (one per mask for a masked LM).
+    logprobs: list[TokenProbs] | None = None
 
 
 class RunControl:

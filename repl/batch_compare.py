@@ -7,7 +7,7 @@ import csv
 import json
 import statistics
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from repl.api import ModelError
@@ -57,12 +57,8 @@ def compare_cli(session: Session, args: argparse.Namespace) -> int:
         err.write("error: no prompts: give a file with one prompt per line, or pipe them on stdin\n")
         return EXIT_USAGE
     with contextlib.ExitStack() as files:
-        writers = []
         try:
-            if args.jsonl:
-                writers.append(_jsonl_writer(files.enter_context(_open_output(args.jsonl))))
-            if args.csv:
-                writers.append(_csv_writer(files.enter_context(_open_output(args.csv))))
+            writers = open_writers(files, args.jsonl, args.csv, ROW_FIELDS)
         except OSError as exc:
             err.write(f"error: cannot write {exc.filename}: {exc.strerror or exc}\n")
             return EXIT_USAGE
@@ -193,6 +189,18 @@ def _clip(text: str, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def open_writers(
+    files: contextlib.ExitStack, jsonl: str | None, csv_path: str | None, csv_fields: Sequence[str]
+) -> list[Callable[[dict[str, Any]], None]]:
+    """A writer of rows for each output asked for, each flushed per row; the files close with `files`."""
+    writers = []
+    if jsonl:
+        writers.append(_jsonl_writer(files.enter_context(_open_output(jsonl))))
+    if csv_path:
+        writers.append(_csv_writer(files.enter_context(_open_output(csv_path)), csv_fields))
+    return writers
+
+
 def _open_output(path: str) -> IO[str]:
     return open(path, "w", encoding="utf-8", newline="")
 
@@ -205,8 +213,8 @@ def _jsonl_writer(stream: IO[str]) -> Callable[[dict[str, Any]], None]:
     return write
 
 
-def _csv_writer(stream: IO[str]) -> Callable[[dict[str, Any]], None]:
-    writer = csv.DictWriter(stream, fieldnames=ROW_FIELDS)
+def _csv_writer(stream: IO[str], fields: Sequence[str]) -> Callable[[dict[str, Any]], None]:
+    writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")
     writer.writeheader()
 
     def write(record: dict[str, Any]) -> None:

@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser.add_argument(
         "--repeat", type=int, default=1, metavar="N", help="time each run N times after a warm-up"
     )
+    score_parser = commands.add_parser("score", help="log-likelihood of texts under several models, as a table")
+    _add_model_options(score_parser)
+    score_parser.add_argument(
+        "texts", nargs="?", help="file with one text per line (seq2seq: INPUT => TARGET; default: stdin)"
+    )
+    score_parser.add_argument("--jsonl", metavar="PATH", help="write one JSON row per text and model")
+    score_parser.add_argument("--csv", metavar="PATH", help="write one CSV row per text and model")
     return parser
 
 
@@ -206,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from repl.batch_compare import compare_cli
 
             return compare_cli(session, args)
+        if args.command == "score":
+            from repl.batch_score import score_cli
+
+            return score_cli(session, args)
         return _run(args, config, session)
     except (ConfigError, ModelError) as exc:
         err.write(f"error: {exc}\n")

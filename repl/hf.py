@@ -21,7 +21,21 @@ from transformers.models.auto import modeling_auto
 from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
 
 from repl import placement
-from repl.api import CAUSAL, MASKED, SEQ2SEQ, LoadedModel, LoadOptions, ModelError, ModelSpec, RunControl, Token
+from repl.api import (
+    CAUSAL,
+    MASKED,
+    SEQ2SEQ,
+    Alternative,
+    LoadedModel,
+    LoadOptions,
+    ModelError,
+    ModelSpec,
+    RunControl,
+    Score,
+    ScoredToken,
+    Token,
+    TokenProbs,
+)
 from repl.settings import GENERATION_KEYS
 
 FAMILY_NAMES = {
@@ -40,6 +54,8 @@ _AUTO_CLASSES = {
     MASKED: transformers.AutoModelForMaskedLM,
 }
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+# Masked copies of a text scored in one forward pass: bounds memory for long texts.
+MASKED_BATCH = 32
 _ARCHITECTURE_FAMILIES = (
     ("ForMaskedLM", MASKED),
     ("ForConditionalGeneration", SEQ2SEQ),
@@ -498,12 +514,17 @@ def generate(
     control: RunControl,
     split: Split | None = None,
     **overrides: Any,
-) -> torch.Tensor:
+) -> Any:
     """Run `generate` so that Ctrl-C stops it between steps and text streams as it comes.
 
     ``split`` divides the streamed text into an aside and the reply (see `_WholeCharacterStreamer`).
+    Returns generate's output record: `sequences`, and with the `probs` setting
+    on, the raw `logits` and processed `scores` of every step for `token_probs`.
+    Beam search keeps no per-token scores of the chosen sequence, so it records none.
     """
-    config = generation_config(model.handle, settings, **overrides)
+    config = generation_config(model.handle, settings, return_dict_in_generate=True, **overrides)
+    record = bool(settings.get("probs")) and config.num_beams == 1
+    config.output_scores = config.output_logits = record
     if settings.get("seed") is not None:
         transformers.set_seed(settings["seed"])
     streamer = None
@@ -515,6 +536,139 @@ def generate(
             generation_config=config,
             stopping_criteria=StoppingCriteriaList([_CancelCriteria(control)]),
             streamer=streamer,
+        )
+
+
+# -- probabilities and scores -----------------------------------------------------
+
+
+def token_probs(tokenizer: Any, output: Any, new_ids: list[int], settings: dict[str, Any]) -> list[TokenProbs] | None:
+    """Each generated token's log-probability, raw and as drawn, with the top alternatives.
+
+    `output.logits` are the model's raw logits at each step, `output.scores`
+    the same after the logits processors (repetition penalty, temperature,
+    top-k, top-p): the distribution the token was drawn from. None when
+    `generate` kept no scores (probs off, or beam search).
+    """
+    if getattr(output, "logits", None) is None or getattr(output, "scores", None) is None:
+        return None
+    k = settings.get("top_logprobs", 5)
+    steps = []
+    for token_id, raw_logits, processed_logits in zip(new_ids, output.logits, output.scores):
+        raw = raw_logits[0].float().log_softmax(-1)
+        processed = processed_logits[0].float().log_softmax(-1)
+        steps.append(
+            TokenProbs(
+                id=token_id,
+                piece=tokenizer.convert_ids_to_tokens(token_id),
+                logprob=raw[token_id].item(),
+                processed_logprob=processed[token_id].item(),
+                top=top_alternatives(tokenizer, raw, k),
+                processed_top=top_alternatives(tokenizer, processed, k),
+            )
+        )
+    return steps
+
+
+def top_alternatives(tokenizer: Any, logprobs: torch.Tensor, k: int) -> list[Alternative]:
+    """The k most likely tokens of a log-probability vector, most likely first; impossible ones left out."""
+    values, ids = logprobs.topk(min(k, logprobs.shape[-1]))
+    pieces = tokenizer.convert_ids_to_tokens(ids.tolist())
+    return [
+        Alternative(token_id, piece, value)
+        for token_id, piece, value in zip(ids.tolist(), pieces, values.tolist())
+        if value != float("-inf")
+    ]
+
+
+def entropy(logprobs: torch.Tensor) -> float:
+    """Entropy in nats of the distribution a log-probability vector describes (impossible tokens add nothing)."""
+    probabilities = logprobs.exp()
+    return -(probabilities * logprobs.masked_fill(probabilities == 0, 0.0)).sum().item()
+
+
+def score_causal(model: LoadedModel, text: str) -> Score:
+    """Each token of `text` scored given the ones before it, in one forward pass.
+
+    Special tokens the tokenizer puts in front (a BOS) are context, not
+    scored; without one, the first token has nothing to be predicted from and
+    gets logprob None.
+    """
+    encoded = model.tokenizer(text, return_offsets_mapping=True, verbose=False)
+    ids = encoded["input_ids"]
+    added = added_by_tokenizer(encoded, set(model.tokenizer.all_special_ids))
+    context = next((i for i, was_added in enumerate(added) if not was_added), len(ids))
+    _check_scored_length(model, ids, context)
+    logprobs = _forward_logprobs(model, input_ids=torch.tensor([ids]))[0]
+    pieces = model.tokenizer.convert_ids_to_tokens(ids)
+    tokens = [
+        ScoredToken(ids[i], pieces[i], logprobs[i - 1, ids[i]].item() if i > 0 else None)
+        for i in range(context, len(ids))
+    ]
+    return Score(tokens, method="causal", bos_prepended=context > 0)
+
+
+def score_seq2seq(model: LoadedModel, text: str) -> Score:
+    """`INPUT => TARGET`: each token of TARGET scored as the decoder's output for INPUT, given the ones before it."""
+    source, separator, target = text.partition("=>")
+    if not separator or not source.strip() or not target.strip():
+        raise ModelError(f"{model.spec.name} scores an output for an input: write INPUT => TARGET")
+    input_ids = model.tokenizer(source.strip(), verbose=False)["input_ids"]
+    target_ids = model.tokenizer(text_target=target.strip(), verbose=False)["input_ids"]
+    _check_scored_length(model, input_ids, 0)
+    logprobs = _forward_logprobs(model, input_ids=torch.tensor([input_ids]), labels=torch.tensor([target_ids]))[0]
+    pieces = model.tokenizer.convert_ids_to_tokens(target_ids)
+    tokens = [ScoredToken(token_id, pieces[i], logprobs[i, token_id].item()) for i, token_id in enumerate(target_ids)]
+    return Score(tokens, method="seq2seq target")
+
+
+def score_masked(model: LoadedModel, text: str) -> Score:
+    """Pseudo-log-likelihood (Salazar et al. 2020): each token of `text` masked in turn and scored.
+
+    The tokens the tokenizer adds ([CLS], [SEP]) stay as context. The masked
+    copies go through the model MASKED_BATCH at a time; each token's
+    log-probability is read at its own, masked, position.
+    """
+    encoded = model.tokenizer(text, return_offsets_mapping=True, verbose=False)
+    ids = encoded["input_ids"]
+    scored = [
+        i
+        for i, was_added in enumerate(added_by_tokenizer(encoded, set(model.tokenizer.all_special_ids)))
+        if not was_added
+    ]
+    _check_scored_length(model, ids, len(ids) - len(scored))
+    tokens = []
+    for start in range(0, len(scored), MASKED_BATCH):
+        positions = scored[start : start + MASKED_BATCH]
+        rows = torch.tensor([ids] * len(positions))
+        rows[range(len(positions)), positions] = model.tokenizer.mask_token_id
+        logprobs = _forward_logprobs(model, input_ids=rows)[range(len(positions)), positions]
+        originals = [ids[position] for position in positions]
+        pieces = model.tokenizer.convert_ids_to_tokens(originals)
+        tokens += [
+            ScoredToken(token_id, pieces[row], logprobs[row, token_id].item()) for row, token_id in enumerate(originals)
+        ]
+    return Score(tokens, method="pseudo-log-likelihood")
+
+
+def _forward_logprobs(model: LoadedModel, input_ids: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:
+    """Log-probabilities over the vocabulary at every position, from one forward pass."""
+    device = model.handle.device
+    with torch.inference_mode():
+        logits = model.handle(
+            input_ids=input_ids.to(device),
+            attention_mask=torch.ones_like(input_ids).to(device),
+            **{key: value.to(device) for key, value in extra.items()},
+        ).logits
+    return logits.float().log_softmax(-1).cpu()
+
+
+def _check_scored_length(model: LoadedModel, ids: list[int], context: int) -> None:
+    if len(ids) <= context:
+        raise ModelError(f"nothing to score: {model.spec.name}'s tokenizer reads no text in it")
+    if model.max_input_tokens is not None and len(ids) > model.max_input_tokens:
+        raise ModelError(
+            f"the text has {len(ids)} tokens, more than {model.spec.name}'s {model.max_input_tokens}; shorten it"
         )
 
 

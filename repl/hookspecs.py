@@ -82,6 +82,24 @@ def decode(model, encoding, output, settings):
     result beyond text (BERT's ``candidates``) in strict JSON, without the names
     of :data:`repl.results.RESERVED_FIELDS`, which ``--json`` prints beside the output;
     ``display``, if set, is what a terminal shows instead of ``text``.
+    With the ``probs`` setting on, ``logprobs`` holds a
+    :class:`repl.api.TokenProbs` per generated token (``repl.hf.token_probs``
+    builds them from ``generate``'s scores); a masked LM gives one per mask.
+    """
+
+
+@hookspec(firstresult=True)
+def score(model, text, settings):
+    """How likely the model finds ``text``: the log-probability of each of its tokens.
+
+    Called by ``/score`` and ``modelrepl score`` on the plugin that registered
+    the model. Return a :class:`repl.api.Score`: its ``tokens`` as
+    :class:`repl.api.ScoredToken` with natural-log ``logprob`` (None for a token
+    with nothing before it to be predicted from, GPT-2's first), ``method``,
+    and ``bos_prepended`` for causal models. ``repl.hf`` has ``score_causal``,
+    ``score_seq2seq`` (``INPUT => TARGET``) and ``score_masked``
+    (pseudo-log-likelihood). Return None if the model cannot score text; raise
+    ModelError for text it cannot take.
     """
 
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from repl.api import TokenProbs
 
 # The fields modelrepl writes for every turn, and those the transcript and `/history` add:
 # a plugin's `Reply.data` may not use these names.
@@ -23,7 +26,8 @@ CORE_FIELDS = (
     "settings",
     "finished_at",
 )
-RESERVED_FIELDS = CORE_FIELDS + ("data", "time", "run", "turn")
+# `logprobs` is written only for turns that recorded probabilities (the `probs` setting, a masked LM).
+RESERVED_FIELDS = CORE_FIELDS + ("logprobs", "data", "time", "run", "turn")
 
 
 class CommandError(Exception):
@@ -61,6 +65,7 @@ class Turn:
     display: str | None = None
     streamed: bool = False
     finished_at: float = field(default_factory=time.time)
+    logprobs: list[TokenProbs] | None = None
 
     @property
     def ok(self) -> bool:
@@ -80,7 +85,17 @@ def turn_record(turn: Turn) -> dict[str, Any]:
         "settings": dict(turn.settings),
         "finished_at": turn.finished_at,
     }
+    if turn.logprobs is not None:
+        record["logprobs"] = [logprob_record(step) for step in turn.logprobs]
     record.update(turn.data)
+    return record
+
+
+def logprob_record(step: TokenProbs) -> dict[str, Any]:
+    """One token's probabilities as `--json` writes them; `entropy` only where it was measured."""
+    record = asdict(step)
+    if step.entropy is None:
+        del record["entropy"]
     return record
 
 

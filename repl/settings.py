@@ -20,9 +20,12 @@ GENERATION_SETTINGS = (
     Setting("repetition_penalty", float, 1.0, "penalty for repeated tokens", minimum=0.0, maximum=100.0),
     Setting("no_repeat_ngram_size", int, 0, "forbid repeating n-grams of this size", minimum=0, maximum=100),
     Setting("seed", int, None, "random seed for reproducible sampling", minimum=0, maximum=2**32 - 1, optional=True),
+    # Not generation parameters: whether to keep each step's scores for /probs and --json.
+    Setting("probs", bool, False, "keep each token's probabilities while generating, for /probs"),
+    Setting("top_logprobs", int, 5, "alternatives /probs shows for each token", minimum=1, maximum=100),
 )
 
-GENERATION_KEYS = tuple(s.name for s in GENERATION_SETTINGS if s.name != "seed")
+GENERATION_KEYS = tuple(s.name for s in GENERATION_SETTINGS if s.name not in ("seed", "probs", "top_logprobs"))
 
 # Settings the REPL itself keeps for every model.
 REPL_SETTINGS = (Setting("stream", bool, True, "print replies token by token as they are generated"),)
@@ -52,6 +55,8 @@ def validate_generation(settings: dict[str, Any]) -> str | None:
         config.validate(strict=True)
     except ValueError as exc:
         return _one_line(exc)
+    if settings.get("probs") and config.num_beams > 1:
+        return "probs are not recorded with beam search (num_beams > 1): it keeps no per-token scores of its answer"
     return None
 
 

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from repl.api import Encoding, ModelError, Reply, RunControl
+from repl.api import Encoding, ModelError, Reply, RunControl, TokenProbs
 from repl.plugins import PluginError
 from repl.results import RESERVED_FIELDS, Stats, Turn
 from repl.session import Session
@@ -101,6 +101,7 @@ def run_turn(
         turn.raw_ids = list(reply.raw_ids or reply.new_ids)
         turn.data = _json_data(session, spec.plugin, reply.data)
         turn.notices.extend(reply.notices)
+        turn.logprobs = _checked_logprobs(session, spec.plugin, reply.logprobs)
         turn.stats.new_tokens = len(reply.new_ids) if reply.new_tokens is None else reply.new_tokens
         if reply.input_tokens is not None:
             turn.stats.input_tokens = reply.input_tokens
@@ -154,6 +155,15 @@ def _strict_json(data: dict) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _checked_logprobs(session: Session, plugin: str, logprobs: object) -> list[TokenProbs] | None:
+    """A reply's probabilities are shown by /probs and written by --json: a list of TokenProbs, or None."""
+    if logprobs is None or (isinstance(logprobs, list) and all(isinstance(s, TokenProbs) for s in logprobs)):
+        return logprobs
+    problem = "returned logprobs that are not a list of TokenProbs"
+    session.host.report(plugin, f"decode {problem}")
+    raise PluginError(plugin, "decode", problem)
 
 
 def _finish_stats(stats: Stats, control: RunControl, started: float) -> None:

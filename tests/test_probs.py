@@ -1,0 +1,194 @@
+"""/probs and /score: the recorded probabilities against independent forward passes on tiny checkpoints."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+GREEDY = {"probs": True, "max_new_tokens": 4}
+
+
+def greedy_turn(builtin_repl, family: str, line: str, **settings):
+    repl = builtin_repl(active=family, **{family: {**GREEDY, **settings}})
+    (turn,) = repl.evaluate(line).turns
+    assert turn.ok, turn.error
+    assert turn.logprobs is not None and len(turn.logprobs) == turn.stats.new_tokens
+    return repl, turn
+
+
+def assert_matches(steps, logprobs, k):
+    """Each recorded step against the log-softmax row that predicts it: the chosen token and the top k."""
+    for step, row in zip(steps, logprobs, strict=True):
+        assert step.logprob == pytest.approx(row[step.id].item(), abs=1e-4)
+        assert step.processed_logprob == pytest.approx(step.logprob, abs=1e-4)  # greedy: nothing reshapes it
+        assert step.id == row.argmax().item()
+        values, ids = row.topk(k)
+        assert [a.id for a in step.top] == ids.tolist()
+        assert [a.logprob for a in step.top] == pytest.approx(values.tolist(), abs=1e-4)
+
+
+@pytest.mark.hookspec("decode")
+def test_gpt2_greedy_probs_match_a_forward_pass_over_the_whole_sequence(builtin_repl):
+    repl, turn = greedy_turn(builtin_repl, "gpt2", "Hello world")
+    model = repl.session.loaded["gpt2"]
+    prompt = model.tokenizer("Hello world").input_ids
+    new_ids = [step.id for step in turn.logprobs]
+    with torch.no_grad():
+        logits = model.handle(torch.tensor([prompt + new_ids])).logits[0]
+    rows = logits.log_softmax(-1)[len(prompt) - 1 : -1]
+    assert_matches(turn.logprobs, rows, 5)
+
+
+@pytest.mark.hookspec("decode")
+def test_mt0_greedy_probs_match_a_forward_pass_of_the_decoder(builtin_repl):
+    repl, turn = greedy_turn(builtin_repl, "mt0", "Translate to English: Je t'aime.", top_logprobs=3)
+    model = repl.session.loaded["mt0"]
+    encoder_ids = torch.tensor([model.tokenizer("Translate to English: Je t'aime.").input_ids])
+    decoder_ids = torch.tensor([[model.decoder_start.id] + [step.id for step in turn.logprobs]])
+    with torch.no_grad():
+        logits = model.handle(input_ids=encoder_ids, decoder_input_ids=decoder_ids).logits[0]
+    assert_matches(turn.logprobs, logits.log_softmax(-1)[:-1], 3)
+
+
+def test_bert_probs_show_each_masks_candidates_and_entropy(builtin_repl):
+    repl = builtin_repl(active="bert", json_mode=True)
+    line = "the capital of france is [MASK] ."
+    assert repl.evaluate(line).ok
+    (record,) = repl.evaluate("/probs").records
+    model = repl.session.loaded["bert"]
+    ids = model.tokenizer(line).input_ids
+    with torch.no_grad():
+        logits = model.handle(torch.tensor([ids])).logits[0, ids.index(model.tokenizer.mask_token_id)]
+    logits[model.tokenizer.all_special_ids] = float("-inf")
+    probabilities = logits.softmax(-1)
+    expected_entropy = -sum(p * math.log(p) for p in probabilities.tolist() if p > 0)
+    (mask,) = record["logprobs"]
+    assert mask["entropy"] == pytest.approx(expected_entropy, abs=1e-4)
+    assert [c["id"] for c in mask["top"]] == probabilities.topk(5).indices.tolist()
+    text = builtin_repl_text(repl, "/probs")
+    assert "entropy" in text and mask["top"][0]["piece"] in text
+
+
+def builtin_repl_text(repl, line: str) -> str:
+    repl.renderer.json_mode = False
+    result = repl.evaluate(line)
+    repl.renderer.json_mode = True
+    assert result.ok, result.error
+    return result.text
+
+
+def test_sampled_probs_sum_to_one_over_the_tokens_the_sampler_kept(builtin_repl):
+    _, turn = greedy_turn(
+        builtin_repl, "gpt2", "Once upon a time", do_sample=True, top_k=3, temperature=0.7, seed=1, top_logprobs=10
+    )
+    for step in turn.logprobs:
+        kept = step.processed_top
+        assert len(kept) == 3  # top_k=3: every other token has probability 0
+        assert sum(math.exp(a.logprob) for a in kept) == pytest.approx(1.0, abs=1e-5)
+        assert step.id in [a.id for a in kept]
+        assert step.processed_logprob > step.logprob  # temperature < 1 and top-k sharpen the raw distribution
+        assert len(step.top) == 10
+
+
+def test_json_turns_carry_logprobs_only_with_probs_on(builtin_repl):
+    repl = builtin_repl(active="gpt2", json_mode=True, gpt2={"max_new_tokens": 2})
+    assert "logprobs" not in _turn_record(repl, "Hello")
+    assert "/set probs on" in repl.evaluate("/probs").error
+    repl.evaluate("/set probs on")
+    record = _turn_record(repl, "Hello")
+    assert len(record["logprobs"]) == 2
+    first = record["logprobs"][0]
+    assert set(first) == {"id", "piece", "logprob", "processed_logprob", "top", "processed_top"}
+    assert set(first["top"][0]) == {"id", "piece", "logprob"}
+    assert first["top"][0]["logprob"] >= first["top"][-1]["logprob"]
+
+
+def _turn_record(repl, line):
+    from repl.results import turn_record
+
+    (turn,) = repl.evaluate(line).turns
+    return turn_record(turn)
+
+
+@pytest.mark.hookspec("score")
+def test_score_of_the_greedy_continuation_is_the_sum_of_its_probs(builtin_repl):
+    repl, turn = greedy_turn(builtin_repl, "gpt2", "Hello world")
+    repl.renderer.json_mode = True
+    (record,) = repl.evaluate(f"/score gpt2 -- Hello world{turn.output}").records
+    tokenizer = repl.session.loaded["gpt2"].tokenizer
+    prompt = tokenizer("Hello world").input_ids
+    assert [t["id"] for t in record["tokens"]] == prompt + [step.id for step in turn.logprobs]
+    continuation = [t["logprob"] for t in record["tokens"][len(prompt) :]]
+    assert math.fsum(continuation) == pytest.approx(math.fsum(s.logprob for s in turn.logprobs), abs=1e-4)
+    assert record["tokens"][0]["logprob"] is None  # GPT-2's tokenizer prepends no BOS
+    assert record["bos_prepended"] is False
+    scored = [t["logprob"] for t in record["tokens"][1:]]
+    assert record["logprob"] == pytest.approx(math.fsum(scored))
+    assert record["perplexity"] == pytest.approx(math.exp(-record["logprob"] / len(scored)))
+
+
+@pytest.mark.hookspec("score")
+def test_pseudo_log_likelihood_matches_masking_each_token_in_a_loop(builtin_repl):
+    repl = builtin_repl(active="bert", json_mode=True)
+    text = "the king of france is in paris"
+    (record,) = repl.evaluate(f"/score bert -- {text}").records
+    model = repl.session.loaded["bert"]
+    ids = model.tokenizer(text).input_ids
+    expected = []
+    for position in range(1, len(ids) - 1):  # [CLS] and [SEP] are context, not scored
+        masked = list(ids)
+        masked[position] = model.tokenizer.mask_token_id
+        with torch.no_grad():
+            logits = model.handle(torch.tensor([masked])).logits[0, position]
+        expected.append(logits.log_softmax(-1)[ids[position]].item())
+    assert [t["logprob"] for t in record["tokens"]] == pytest.approx(expected, abs=1e-4)
+    assert record["logprob"] == pytest.approx(math.fsum(expected), abs=1e-4)
+
+
+@pytest.mark.hookspec("score")
+def test_seq2seq_scores_the_target_for_the_input_and_compares_texts_in_one_table(builtin_repl):
+    repl = builtin_repl(active="mt0")
+    result = repl.evaluate(
+        "/score mt0 gpt2 -- Translate to English: Je t'aime. => I love you.\n"
+        "Translate to English: Je t'aime. => I hate you."
+    )
+    assert result.ok, result.error
+    header, _, *rows = result.text.splitlines()
+    assert header.split()[:6] == ["text", "model", "logprob", "tokens", "perplexity", "rank"]
+    mt0_rows = [row for row in rows if " mt0 " in row]
+    assert len(mt0_rows) == 2 and sorted(row.split()[-1] for row in mt0_rows) == ["1", "2"]
+    assert all("error:" not in row for row in mt0_rows)
+    # gpt2 scores the whole line as text, arrow included
+    assert len([row for row in rows if " gpt2 " in row]) == 2
+    missing = repl.evaluate("/score mt0 -- no arrow here")
+    assert "INPUT => TARGET" in missing.error
+
+
+def test_modelrepl_score_writes_a_row_per_text_and_model(tiny_checkpoints, tmp_path, capsys):
+    import csv
+    import json
+
+    from repl import config as config_module
+    from repl.batch_score import score_cli
+    from repl.cli import build_parser, build_session
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("the king is in paris\nthe dog is in paris\n", encoding="utf-8")
+    argv = ["score", "-m", f"gpt2={tiny_checkpoints['gpt2']}", "-m", f"bert={tiny_checkpoints['bert']}", str(texts)]
+    argv += ["--jsonl", str(tmp_path / "rows.jsonl"), "--csv", str(tmp_path / "rows.csv")]
+    args = build_parser().parse_args(argv)
+
+    assert score_cli(build_session(args, config_module.load(None)), args) == 0
+
+    rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [(row["text_index"], row["model"]) for row in rows] == [(1, "gpt2"), (1, "bert"), (2, "gpt2"), (2, "bert")]
+    for row in rows:
+        scored = [token["logprob"] for token in row["tokens"] if token["logprob"] is not None]
+        assert row["logprob"] == pytest.approx(math.fsum(scored)) and row["error"] is None
+    with open(tmp_path / "rows.csv", encoding="utf-8", newline="") as stream:
+        table_rows = list(csv.DictReader(stream))
+    assert [float(row["logprob"]) for row in table_rows] == pytest.approx([row["logprob"] for row in rows])
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].split() == ["text", "model", "logprob", "tokens", "perplexity", "rank"]
