@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING
 
+from repl.divergence import describe as describe_divergence
+from repl.divergence import divergences, missing_probs
 from repl.render import rate, seconds
 from repl.results import Result, Turn, turn_record
 from repl.textlayout import layout_blocks, table
@@ -34,11 +36,25 @@ def compare_result(repl: Repl, names: list[str], text: str) -> Result:
         error = f"comparison cancelled: {', '.join(not_run)} not run"
     elif not any(turn.ok for turn in turns):
         error = "no model answered"
+    parted = divergences(turns)
     if repl.renderer.json_mode:
-        return Result(records=[turn_record(turn) for turn in turns], error=error)
+        records = [turn_record(turn) for turn in turns] + ([{"divergence": parted}] if parted else [])
+        return Result(records=records, error=error)
     blocks = [(turn.model, block_body(turn)) for turn in turns]
     width = shutil.get_terminal_size().columns
-    return Result(text=layout_blocks(blocks, width) + "\n\n" + stats_table(turns), error=error)
+    text = layout_blocks(blocks, width) + "\n\n" + stats_table(turns)
+    parting = divergence_lines(turns, parted)
+    return Result(text=text + ("\n\n" + "\n".join(parting) if parting else ""), error=error)
+
+
+def divergence_lines(turns: list[Turn], parted: list[dict]) -> list[str]:
+    """Where the generated replies part ways, or how to see it when their probabilities were not kept."""
+    lines = [describe_divergence(record) for record in parted]
+    unrecorded = missing_probs(turns)
+    generated = {turn.output for turn in turns if turn.ok and turn.stats.new_tokens > 0}
+    if unrecorded and len(generated) > 1:  # only when there is a parting to show
+        lines.append(f"/set probs on for {', '.join(unrecorded)} to see where the replies part ways")
+    return lines
 
 
 def block_body(turn: Turn) -> str:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from repl import paths
 from repl import settings as settings_module
-from repl.api import ModelSpec
+from repl.api import Alternative, ModelSpec, TokenProbs
 from repl.results import CommandError, Stats, Turn, plugin_data, turn_record
 from repl.session import Session
 from repl.storage import StorageError, write_atomic
@@ -188,7 +188,45 @@ def _turn(record: Any, number: int) -> Turn:
         notices=[str(notice) for notice in _typed(record, "notices", list, [], where + "the notices")],
         data=_typed(record, "data", dict, {}, where + "the data") if "data" in record else plugin_data(record),
         finished_at=_typed(record, "finished_at", (int, float), 0.0, where + "the finish time"),
+        logprobs=_logprobs(_typed(record, "logprobs", (list, type(None)), None, where + "the logprobs"), where),
     )
+
+
+def _logprobs(steps: list[Any] | None, where: str) -> list[TokenProbs] | None:
+    """The per-token probabilities a turn recorded, so /probs shows them after /session open."""
+    if steps is None:
+        return None
+    what = where + "a logprob"
+    number = (int, float)
+    restored = []
+    for step in steps:
+        if not isinstance(step, dict):
+            raise ValueError(f"{what} is not an object")
+        restored.append(
+            TokenProbs(
+                id=_typed(step, "id", int, _REQUIRED, what),
+                piece=_typed(step, "piece", str, _REQUIRED, what),
+                logprob=_typed(step, "logprob", number, _REQUIRED, what),
+                processed_logprob=_typed(step, "processed_logprob", (*number, type(None)), None, what),
+                top=_alternatives(_typed(step, "top", list, [], what), what),
+                processed_top=_alternatives(_typed(step, "processed_top", list, [], what), what),
+                entropy=_typed(step, "entropy", (*number, type(None)), None, what),
+            )
+        )
+    return restored
+
+
+def _alternatives(values: list[Any], what: str) -> list[Alternative]:
+    if not all(isinstance(value, dict) for value in values):
+        raise ValueError(f"{what}'s alternatives are not objects")
+    return [
+        Alternative(
+            _typed(value, "id", int, _REQUIRED, what),
+            _typed(value, "piece", str, _REQUIRED, what),
+            _typed(value, "logprob", (int, float), _REQUIRED, what),
+        )
+        for value in values
+    ]
 
 
 def _stats(record: dict[str, Any], where: str) -> Stats:

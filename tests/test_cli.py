@@ -38,7 +38,7 @@ def test_plugins_lists_every_plugin_with_hooks_and_status():
     assert done.returncode == 0
     rows = {line.split()[0]: line for line in done.stdout.splitlines()[2:]}
     for name in ("mt0", "gpt2", "bert"):
-        assert "decode, load_model, register_models, run, tokenize" in rows[name]
+        assert "decode, load_model, register_models, run, score, tokenize" in rows[name]
         assert rows[name].rstrip().endswith("ok")
 
 

@@ -18,10 +18,11 @@ SHORT = {"mt0": {"max_new_tokens": 3}, "gpt2": {"max_new_tokens": 3}}
 
 
 def table_rows(text: str) -> dict[str, list[str]]:
-    """The stats table's rows by model name (the table follows its `model  checkpoint` header)."""
+    """The stats table's rows by model name (the table follows its `model  checkpoint` header, up to a blank line)."""
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("model  checkpoint"))
-    return {line.split()[0]: line.split() for line in lines[start + 2 :]}
+    rows = lines[start + 2 :] + [""]
+    return {line.split()[0]: line.split() for line in rows[: rows.index("")]}
 
 
 def test_compare_gives_every_model_a_block_and_a_stats_row(builtin_repl, monkeypatch):

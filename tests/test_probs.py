@@ -192,3 +192,44 @@ def test_modelrepl_score_writes_a_row_per_text_and_model(tiny_checkpoints, tmp_p
     assert [float(row["logprob"]) for row in table_rows] == pytest.approx([row["logprob"] for row in rows])
     printed = capsys.readouterr().out
     assert printed.splitlines()[0].split() == ["text", "model", "logprob", "tokens", "perplexity", "rank"]
+
+
+def test_divergence_of_two_settings_gives_each_side_the_other_tokens_probability(builtin_repl):
+    from repl.divergence import describe, divergences
+
+    repl = builtin_repl(active="gpt2", gpt2={"probs": True, "max_new_tokens": 6, "top_logprobs": 100})
+    (plain,) = repl.evaluate("Hello world").turns
+    repl.evaluate("/set repetition_penalty 5")
+    (penalised,) = repl.evaluate("Hello world").turns
+    (record,) = divergences([plain, penalised])
+
+    position = record["position"]
+    assert position is not None and plain.output != penalised.output
+    assert [s.id for s in plain.logprobs[:position]] == [s.id for s in penalised.logprobs[:position]]
+    mine, theirs = record["choices"]
+    # Same model, same prefix: each side's raw probability of the other's token is the other's own.
+    assert mine["other_p"] == pytest.approx(math.exp(penalised.logprobs[position].logprob), abs=1e-5)
+    assert theirs["other_p"] == pytest.approx(math.exp(plain.logprobs[position].logprob), abs=1e-5)
+    assert f"part at token {position}" in describe(record)
+
+
+def test_compare_reports_where_replies_part_or_how_to_see_it(builtin_repl, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    short = {"max_new_tokens": 2}
+    repl = builtin_repl(mt0=short, gpt2=short)
+    result = repl.evaluate("/compare mt0 gpt2 -- Hello world")
+    assert result.text.endswith("/set probs on for mt0, gpt2 to see where the replies part ways")
+    repl.evaluate("/set probs on")  # the active model, mt0
+    repl.session.set("gpt2", "probs", True)
+    result = repl.evaluate("/compare mt0 gpt2 -- Hello world")
+    assert result.text.splitlines()[-1].startswith("mt0 and gpt2 part at token 0: mt0 chose")
+
+
+def test_a_saved_session_keeps_the_probabilities_for_probs(builtin_repl):
+    original = builtin_repl(active="gpt2", gpt2={**GREEDY, "top_logprobs": 3})
+    (turn,) = original.evaluate("Hello world").turns
+    assert original.evaluate("/session save with-probs").ok
+    reopened = builtin_repl()
+    assert reopened.evaluate("/session open with-probs").ok
+    assert reopened.session.turns[0].logprobs == turn.logprobs
+    assert reopened.evaluate("/probs").text == original.evaluate("/probs").text
