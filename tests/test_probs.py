@@ -18,15 +18,19 @@ def greedy_turn(builtin_repl, family: str, line: str, **settings):
     return repl, turn
 
 
+# float32 over the whole sequence at once against step by step with a key-value cache: sums in another order.
+TOLERANCE = 1e-4
+
+
 def assert_matches(steps, logprobs, k):
     """Each recorded step against the log-softmax row that predicts it: the chosen token and the top k."""
     for step, row in zip(steps, logprobs, strict=True):
-        assert step.logprob == pytest.approx(row[step.id].item(), abs=1e-4)
-        assert step.processed_logprob == pytest.approx(step.logprob, abs=1e-4)  # greedy: nothing reshapes it
+        assert step.logprob == pytest.approx(row[step.id].item(), abs=TOLERANCE)
+        assert step.processed_logprob == pytest.approx(step.logprob, abs=1e-6)  # greedy: nothing reshapes it
         assert step.id == row.argmax().item()
         values, ids = row.topk(k)
         assert [a.id for a in step.top] == ids.tolist()
-        assert [a.logprob for a in step.top] == pytest.approx(values.tolist(), abs=1e-4)
+        assert [a.logprob for a in step.top] == pytest.approx(values.tolist(), abs=TOLERANCE)
 
 
 @pytest.mark.hookspec("decode")
@@ -233,3 +237,35 @@ def test_a_saved_session_keeps_the_probabilities_for_probs(builtin_repl):
     assert reopened.evaluate("/session open with-probs").ok
     assert reopened.session.turns[0].logprobs == turn.logprobs
     assert reopened.evaluate("/probs").text == original.evaluate("/probs").text
+
+
+@pytest.fixture(scope="module")
+def llama3_chat(tmp_path_factory):
+    from repl.testing.checkpoints import build_chat_checkpoint
+
+    return build_chat_checkpoint(tmp_path_factory.mktemp("probs-chat") / "llama3", "llama3")
+
+
+@pytest.mark.hookspec("score")
+def test_chat_greedy_probs_match_a_forward_pass_and_its_score_says_whether_a_bos_came_first(llama3_chat):
+    from plugins import chat as chat_plugin
+    from repl.testing.driver import make_host, make_repl
+    from repl.turn import tokenize
+
+    settings = {"chat": {**GREEDY, "max_new_tokens": 3}}
+    repl = make_repl(make_host(chat_plugin), active="chat", checkpoints={"chat": str(llama3_chat)}, settings=settings)
+    prompt = tokenize(repl.session, "chat", "Hi").input_ids  # before the turn, which becomes history
+    (turn,) = repl.evaluate("Hi").turns
+    assert turn.ok, turn.error
+    model = repl.session.loaded["chat"]
+    with torch.no_grad():
+        logits = model.handle(torch.tensor([prompt + [step.id for step in turn.logprobs]])).logits[0]
+    assert_matches(turn.logprobs, logits.log_softmax(-1)[len(prompt) - 1 : -1], 5)
+
+    repl.renderer.json_mode = True
+    (record,) = repl.evaluate("/score -- hello there").records
+    ids = model.tokenizer("hello there").input_ids
+    bos = ids[0] == model.tokenizer.bos_token_id
+    assert record["bos_prepended"] is bos
+    assert [t["id"] for t in record["tokens"]] == ids[1:] if bos else ids  # a BOS is context, not scored
+    assert (record["tokens"][0]["logprob"] is None) is not bos
