@@ -653,7 +653,7 @@ def score_masked(model: LoadedModel, text: str) -> Score:
 
 def _forward_logprobs(model: LoadedModel, input_ids: torch.Tensor, **extra: torch.Tensor) -> torch.Tensor:
     """Log-probabilities over the vocabulary at every position, from one forward pass."""
-    device = model.handle.device
+    device = placement.input_device(model.handle)  # the first layer's device when spread over several
     with torch.inference_mode():
         logits = model.handle(
             input_ids=input_ids.to(device),
