@@ -482,10 +482,12 @@ class RunControl:
                 self._stream(text)
 
     def emit_aside(self, text: str) -> None:
-        """Stream text shown apart from the reply and not part of it: a model's reasoning before its answer."""
+        """Stream text shown apart from the reply and not part of it: a model's reasoning before its answer.
+
+        Where nothing shows asides (a conformance check, a plugin's own caller), the text is dropped.
+        """
         if self.first_token_at is None:
             self.first_token_at = self._clock()
-        if text:
+        if text and self._aside is not None:
             self.aside_streamed.append(text)
-            if self._stream is not None:
-                (self._aside or self._stream)(text)
+            self._aside(text)

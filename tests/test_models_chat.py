@@ -225,3 +225,12 @@ def test_system_flag_sets_the_system_prompt_in_batch_mode(chat_checkpoints):
     shown, turn = map(json.loads, done.stdout.splitlines())
     assert shown == {"output": 'chat: system prompt "Be brief."'}
     assert (turn["model"], turn["settings"]["system"], turn["error"]) == ("chat", "Be brief.", None)
+
+
+@pytest.mark.hookspec("register_models", "load_model", "tokenize", "run", "decode")
+def test_chat_passes_check_plugin(chat_checkpoints):
+    from repl.testing import check_plugin
+
+    report = check_plugin(chat_plugin, checkpoints={"chat": chat_checkpoints["chatml"]}, settings={"max_new_tokens": 3})
+    assert report.ok
+    assert "declares the tokens its tokenizer adds" in {finding.check for finding in report.findings}
