@@ -299,6 +299,8 @@ class LoadOptions:
     # max_memory, and the directory for layers that fit nowhere else (None: refuse to offload to disk).
     max_memory: tuple[tuple[str, str], ...] = ()
     offload_dir: str | None = None
+    # None for the weights as loaded; "int8" (CPU), "bnb8" or "bnb4" (CUDA): see repl.quantize.
+    quantize: str | None = None
 
 
 @dataclass
@@ -315,6 +317,8 @@ class LoadedModel:
     dtype: str = "-"
     parameters: int = 0
     memory_bytes: int = 0
+    # How the weights were quantized after loading ("int8 linear layers"), None when they were not.
+    quantization: str | None = None
     max_input_tokens: int | None = None
     decoder_start: Token | None = None
     # The token generation must begin with (BART's <s>, mBART's target language); it follows decoder_start.

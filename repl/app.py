@@ -140,15 +140,17 @@ class Repl:
     def describe_loaded(self, loaded: LoadedModel) -> str:
         if not loaded.parameters:  # a served model: its size is the server's business
             return loaded.placement or loaded.device
+        precision = loaded.dtype if loaded.quantization is None else f"{loaded.dtype}, {loaded.quantization}"
         return (
-            f"{loaded.placement or loaded.device}, {loaded.dtype}, {human_count(loaded.parameters)} parameters, "
+            f"{loaded.placement or loaded.device}, {precision}, {human_count(loaded.parameters)} parameters, "
             f"{human_bytes(loaded.memory_bytes)}"
         )
 
     def describe_models(self) -> str:
         session = self.session
         rows = []
-        for name, spec in session.host.models().items():
+        for name in session.model_names():
+            spec = session.spec(name)
             loaded = session.loaded.get(name)
             rows.append(
                 (

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from repl import config as config_module
+from repl import quantize
 from repl.api import LoadOptions, ModelError
 from repl.config import DEVICES, DTYPES, ConfigError
 from repl.exit_status import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
@@ -125,6 +126,12 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--offload-dir", metavar="DIR", help="with --device auto, put the layers that fit in no memory on disk here"
     )
+    parser.add_argument(
+        "--quantize",
+        choices=quantize.MODES,
+        help="quantize weights after loading: int8 on CPU, bnb8/bnb4 (bitsandbytes) on CUDA; "
+        "or per model as -m NAME@int8",
+    )
     parser.add_argument("--allow-pickle", action="store_true", help="allow checkpoints with pickle (.bin) weights")
     parser.add_argument("--trust-remote-code", action="store_true", help="allow checkpoints that run their own code")
     parser.add_argument("--config", metavar="PATH", help="config file (default: the platform's config directory)")
@@ -144,6 +151,7 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
         trust_remote_code=args.trust_remote_code,
         max_memory=tuple(args.max_memory) or config.max_memory,
         offload_dir=args.offload_dir or config.offload_dir,
+        quantize=args.quantize,
     )
     chosen = args.model[0][0] if args.model else config_module.default_model(config, host)
     session = Session(host, options, active=chosen)

@@ -20,7 +20,7 @@ from transformers.generation.streamers import BaseStreamer
 from transformers.models.auto import modeling_auto
 from transformers.tokenization_utils_base import VERY_LARGE_INTEGER
 
-from repl import placement
+from repl import placement, quantize
 from repl.api import (
     CAUSAL,
     MASKED,
@@ -219,6 +219,7 @@ def load(
         raise ModelError(_pickle_refusal(checkpoint))
     dtype = "auto" if options.dtype == "auto" else _DTYPES[options.dtype]
     model_class = auto_class or _AUTO_CLASSES[spec.family]
+    quantization = quantize.loading_arguments(options.quantize, resolve_device(options.device))
     try:
         if placement.needs_plan(options):
             where = placement.plan(model_class, config, dtype, options, checkpoint)
@@ -232,6 +233,7 @@ def load(
             trust_remote_code=options.trust_remote_code,
             output_loading_info=True,
             **where,
+            **quantization,
         )
     except torch.OutOfMemoryError:
         raise ModelError(
@@ -262,6 +264,7 @@ def load(
         # failing: special tokens only, plus SentencePiece's word-boundary piece.
         raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: its vocabulary files are missing")
     parameters = model.num_parameters()
+    quantize.after_loading(model, options.quantize)
     device, layers = placement.placement(model)
     return LoadedModel(
         spec=spec,
@@ -272,7 +275,8 @@ def load(
         placement=layers,
         dtype=str(model.dtype).removeprefix("torch."),
         parameters=parameters,
-        memory_bytes=model.get_memory_footprint(),
+        memory_bytes=quantize.weight_bytes(model),
+        quantization=quantize.DESCRIPTIONS.get(options.quantize or ""),
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import sys
+import threading
 from typing import Any
 
+from repl import quantize
 from repl import settings as settings_module
 from repl.api import LoadedModel, LoadOptions, ModelError, ModelSpec
 from repl.plugins import PluginHost
@@ -38,6 +41,13 @@ class Session:
         self.checkpoints: dict[str, str] = {}
         self.settings: dict[str, dict[str, Any]] = {}
         self.turns: list[Turn] = []
+        # Per model: the quantization the config asks for (`quantize` in [models.NAME]).
+        self.quantization: dict[str, str] = {}
+        # NAME@MODE: a registered model at another precision, made on first use (see `find`).
+        self.variants: dict[str, ModelSpec] = {}
+        # One lock per model name: a load started by the warm start and a line's load never run twice.
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
         self.active = self._default_active(active)
 
     def _default_active(self, wanted: str | None) -> str | None:
@@ -50,9 +60,32 @@ class Session:
 
     # -- models -----------------------------------------------------------------
 
+    def find(self, name: str) -> ModelSpec | None:
+        """The model called `name` (or an alias), or None.
+
+        `NAME@MODE` (`gpt2@int8`) is the registered model NAME loaded with that
+        quantization: a model of its own, with its own checkpoint, settings and
+        turns, so that `/compare gpt2 gpt2@int8` shows what quantizing costs.
+        It starts with NAME's checkpoint and settings.
+        """
+        base_name, at, mode = name.partition("@")
+        base = self.host.resolve(base_name)
+        if not at or base is None:
+            return base
+        quantize.check_mode(mode, name)
+        variant_name = f"{base.name}@{mode}"
+        if variant_name not in self.variants:
+            self.variants[variant_name] = dataclasses.replace(base, name=variant_name, aliases=())
+            self.settings.setdefault(variant_name, dict(self.settings_of(base.name)))
+        return self.variants[variant_name]
+
+    def model_names(self) -> list[str]:
+        """Every registered model, then the NAME@MODE variants used so far."""
+        return list(self.host.models()) + list(self.variants)
+
     def spec(self, name: str) -> ModelSpec:
         """The model called `name` (or an alias), or ModelError naming the nearest."""
-        spec = self.host.resolve(name)
+        spec = self.find(name)
         if spec is None:
             known = list(self.host.models()) + [a for s in self.host.models().values() for a in s.aliases]
             hint = nearest(name, known)
@@ -71,7 +104,16 @@ class Session:
 
     def checkpoint_of(self, name: str) -> str:
         spec = self.spec(name)
-        return self.checkpoints.get(spec.name, spec.checkpoint)
+        if spec.name in self.checkpoints:
+            return self.checkpoints[spec.name]
+        base, at, _ = spec.name.partition("@")
+        return self.checkpoint_of(base) if at else spec.checkpoint
+
+    def load_options(self, name: str) -> LoadOptions:
+        """How `name` is loaded: its @MODE, else --quantize, else its config's `quantize`."""
+        base, at, mode = self.spec(name).name.partition("@")
+        chosen = mode if at else self.options.quantize or self.quantization.get(base)
+        return dataclasses.replace(self.options, quantize=chosen)
 
     def choose_checkpoint(self, name: str, checkpoint: str | None) -> None:
         spec = self.spec(name)
@@ -81,15 +123,35 @@ class Session:
             self.checkpoints.pop(spec.name, None)
 
     def model(self, name: str) -> LoadedModel:
-        """The loaded model, loading it on first use; a failed load registers nothing."""
+        """The loaded model, loading it on first use; a failed load registers nothing.
+
+        Safe to call from the warm-start thread and the main thread at once: a
+        second caller waits for the first one's load instead of starting another.
+        """
         spec = self.spec(name)
         loaded = self.loaded.get(spec.name)
         if loaded is not None:
             return loaded
-        checkpoint = self.checkpoint_of(spec.name)
-        result = self.host.call(spec.plugin, "load_model", spec=spec, checkpoint=checkpoint, options=self.options)
-        self.loaded[spec.name] = self.host.expect(spec.plugin, "load_model", result, LoadedModel)
-        return result
+        lock = self.load_lock(spec.name)
+        while not lock.acquire(timeout=0.1):  # timed, so that Ctrl-C lands while the warm start is loading
+            pass
+        try:
+            loaded = self.loaded.get(spec.name)
+            if loaded is not None:
+                return loaded
+            checkpoint = self.checkpoint_of(spec.name)
+            result = self.host.call(
+                spec.plugin, "load_model", spec=spec, checkpoint=checkpoint, options=self.load_options(spec.name)
+            )
+            self.loaded[spec.name] = self.host.expect(spec.plugin, "load_model", result, LoadedModel)
+            return result
+        finally:
+            lock.release()
+
+    def load_lock(self, name: str) -> threading.Lock:
+        """The lock held while model `name` loads."""
+        with self._locks_guard:
+            return self._load_locks.setdefault(name, threading.Lock())
 
     def unload(self, name: str) -> bool:
         spec = self.spec(name)

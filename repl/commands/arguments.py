@@ -45,7 +45,7 @@ def split_at_separator(args: str) -> tuple[list[str], str | None]:
 def model_names(session: Session, words: list[str]) -> list[str]:
     """The models the words name (aliases resolved, each once), or every loaded model."""
     if not words:
-        loaded = [name for name in session.host.models() if name in session.loaded]
+        loaded = [name for name in session.model_names() if name in session.loaded]
         if not loaded:
             raise CommandError("no model is loaded yet: name the models, e.g. /compare mt0 gpt2 -- TEXT")
         return loaded

@@ -70,6 +70,8 @@ def token_record(repl: Repl, name: str, text: str) -> dict[str, Any]:
     forced = model.forced_first_token
     if forced is not None:
         record["forced_first_token"] = {"id": forced.id, "piece": forced.piece}
+    if model.quantization is not None:
+        record["quantization"] = model.quantization
     if encoding.notices:
         record["notices"] = list(encoding.notices)
     if encoding.unseen:
@@ -85,7 +87,8 @@ def describe_tokens(record: dict[str, Any]) -> str:
     tokens = record["tokens"]
     limit = record["max_length"]
     count = f"{len(tokens)} tokens" + (f" of at most {limit}" if limit is not None else ", no known maximum")
-    lines = [f"{record['model']} ({record['checkpoint']}): {count}"]
+    weights = f", {record['quantization']}" if "quantization" in record else ""
+    lines = [f"{record['model']} ({record['checkpoint']}{weights}): {count}"]
     lines += [f"  note: {notice}" for notice in record.get("notices", ())]
     rows = [
         (position, token["id"], shown_piece(token["piece"], token["special"], token["added"]))

@@ -1,0 +1,91 @@
+"""Opt-in int8: every family answers its taught lines exactly, NAME@int8 sits beside NAME, refusals are clear."""
+
+import pytest
+from conftest import TAUGHT
+
+from repl import cli, config
+from repl.api import LoadOptions, ModelError
+from repl.session import Session
+from repl.testing import make_repl
+from repl.testing.fixtures import builtin_host
+
+
+@pytest.fixture(scope="module")
+def int8_repl(taught_checkpoints):
+    """One REPL on the taught checkpoints, where each family is also loaded as NAME@int8."""
+    return make_repl(builtin_host(), checkpoints={family: str(path) for family, path in taught_checkpoints.items()})
+
+
+@pytest.mark.parametrize("family", ["mt0", "gpt2", "bert"])
+def test_taught_checkpoints_keep_their_exact_answers_when_quantized(int8_repl, family):
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    from transformers.pytorch_utils import Conv1D
+
+    for line, answer in TAUGHT[family].items():
+        result = int8_repl.evaluate(f"/compare {family} {family}@int8 -- {line}")
+        assert result.error is None, result.error
+        plain, quantized = int8_repl.session.turns[-2:]
+        assert (plain.model, quantized.model) == (family, f"{family}@int8")
+        assert quantized.output == plain.output
+        assert (quantized.data["candidates"][0][0]["token"] if family == "bert" else quantized.output) == answer
+    handle = int8_repl.session.loaded[f"{family}@int8"].handle
+    layers = list(handle.modules())
+    assert any(isinstance(layer, DynamicLinear) for layer in layers)
+    assert not any(isinstance(layer, Conv1D) or type(layer) is torch.nn.Linear for layer in layers)  # gpt2's Conv1D too
+    # The full-precision model loaded from the same checkpoint is untouched.
+    assert not any(isinstance(layer, DynamicLinear) for layer in int8_repl.session.loaded[family].handle.modules())
+
+
+def test_models_and_tokens_show_which_model_is_quantized(int8_repl):
+    int8_repl.evaluate("/load gpt2@int8")
+    rows = {line.split()[0].strip("*"): line for line in int8_repl.describe_models().splitlines()[2:] if line.split()}
+    assert "int8 linear layers" in rows["gpt2@int8"]
+    assert "int8" not in rows["gpt2"]
+    assert int8_repl.session.loaded["gpt2@int8"].memory_bytes < int8_repl.session.model("gpt2").memory_bytes
+    shown = int8_repl.evaluate("/tokens gpt2 gpt2@int8 -- hi").text
+    assert "gpt2@int8 (" in shown and "int8 linear layers)" in shown
+    assert shown.count("int8 linear layers") == 1
+
+
+def test_a_variant_takes_its_own_checkpoint_or_else_the_base_one(taught_checkpoints, tiny_checkpoints):
+    session = Session(builtin_host(), LoadOptions(device="cpu"))
+    session.choose_checkpoint("gpt2", str(taught_checkpoints["gpt2"]))
+    assert session.checkpoint_of("gpt-2@int8") == str(taught_checkpoints["gpt2"])  # an alias resolves too
+    session.choose_checkpoint("gpt2@int8", str(tiny_checkpoints["gpt2"]))
+    assert session.checkpoint_of("gpt2@int8") == str(tiny_checkpoints["gpt2"])
+    assert session.load_options("gpt2@int8").quantize == "int8" and session.load_options("gpt2").quantize is None
+    with pytest.raises(ModelError, match="unknown quantization 'int3'; use one of int8, bnb8, bnb4"):
+        session.spec("gpt2@int3")
+
+
+def test_quantize_flag_and_config_key_choose_the_quantization(tmp_path):
+    args = cli.build_parser().parse_args(["--quantize", "int8", "-m", "gpt2"])
+    session = cli.build_session(args, config.Config())
+    assert session.load_options("gpt2").quantize == "int8" and session.load_options("mt0").quantize == "int8"
+    file = tmp_path / "config.toml"
+    file.write_text('[models.mt0]\nquantize = "int8"\n', encoding="utf-8")
+    session = cli.build_session(cli.build_parser().parse_args([]), config.load(file))
+    assert session.load_options("mt0").quantize == "int8" and session.load_options("gpt2").quantize is None
+    file.write_text('[models.mt0]\nquantize = "int4"\n', encoding="utf-8")
+    with pytest.raises(config.ConfigError, match=r"models.mt0.quantize = 'int4' is not allowed; it takes one of int8"):
+        config.load(file)
+
+
+def test_bitsandbytes_and_half_precision_are_refused_on_cpu(tiny_checkpoints):
+    repl = make_repl(
+        builtin_host(), checkpoints={"gpt2": str(tiny_checkpoints["gpt2"])}, options=LoadOptions(device="cpu")
+    )
+    for mode in ("bnb8", "bnb4"):
+        result = repl.evaluate(f"/load gpt2@{mode}")
+        assert result.error == (
+            f"--quantize {mode} uses bitsandbytes, which needs a CUDA GPU (this model runs on cpu); "
+            "on CPU use --quantize int8"
+        )
+    half = make_repl(
+        builtin_host(),
+        checkpoints={"gpt2": str(tiny_checkpoints["gpt2"])},
+        options=LoadOptions(device="cpu", dtype="bfloat16"),
+    )
+    assert "starts from float32 weights" in half.evaluate("/load gpt2@int8").error
+    assert "gpt2@int8" not in half.session.loaded and "gpt2@bnb8" not in repl.session.loaded
