@@ -301,6 +301,8 @@ class LoadOptions:
     offload_dir: str | None = None
     # None for the weights as loaded; "int8" (CPU), "bnb8" or "bnb4" (CUDA): see repl.quantize.
     quantize: str | None = None
+    # Load only what is already on this machine, never download (the warm start's background load).
+    local_files_only: bool = False
 
 
 @dataclass

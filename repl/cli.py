@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="batch output as one JSON object per line")
     parser.add_argument("--no-stream", action="store_true", help="print replies only when complete")
     parser.add_argument("--no-log", action="store_true", help="do not append turns to the transcript")
+    parser.add_argument(
+        "--no-preload", action="store_true", help="do not load the active model in the background at the prompt"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal and plugin errors")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("plugins", help="list plugins: name, version, hooks, status")
@@ -268,7 +271,14 @@ def _run(args: argparse.Namespace, config: config_module.Config, session) -> int
     from repl.prompt import TerminalReader, interact
 
     _banner(repl)
-    interact(repl, TerminalReader(repl, paths.history_file(), config.history_size))
+    reader = TerminalReader(repl, paths.history_file(), config.history_size)
+    if config.preload and not args.no_preload:
+        from repl.preload import Preloader
+
+        preloader = Preloader.for_active(session, repl.renderer.notice)
+        if preloader is not None:
+            reader.when_shown(preloader.start)
+    interact(repl, reader)
     return EXIT_OK
 
 

@@ -142,7 +142,9 @@ def _load_config(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> Any:
         if not (directory / "config.json").is_file():
             raise ModelError(f"{checkpoint!r} is not a checkpoint directory: it has no config.json")
     try:
-        return AutoConfig.from_pretrained(checkpoint, trust_remote_code=options.trust_remote_code)
+        return AutoConfig.from_pretrained(
+            checkpoint, trust_remote_code=options.trust_remote_code, local_files_only=options.local_files_only
+        )
     except (OSError, ValueError) as exc:
         if not options.trust_remote_code and "trust_remote_code" in str(exc):
             raise ModelError(
@@ -233,6 +235,7 @@ def load(
             trust_remote_code=options.trust_remote_code,
             output_loading_info=True,
             **where,
+            local_files_only=options.local_files_only,
             **quantization,
         )
     except torch.OutOfMemoryError:
@@ -254,7 +257,9 @@ def load(
         _refuse_headless(spec, checkpoint, config, info)
     model.eval()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=options.trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            checkpoint, trust_remote_code=options.trust_remote_code, local_files_only=options.local_files_only
+        )
     except (OSError, ValueError) as exc:
         raise ModelError(
             f"checkpoint {checkpoint!r} has no usable tokenizer: {' '.join(str(exc).split())[:200]}"

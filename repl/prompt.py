@@ -148,6 +148,15 @@ class TerminalReader:
             bottom_toolbar=_toolbar(repl),
         )
 
+    def when_shown(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once, right after the first prompt is drawn (where the warm start begins)."""
+
+        def once(_app) -> None:
+            self.prompt_session.app.after_render -= once
+            callback()
+
+        self.prompt_session.app.after_render += once
+
     def _read(self, continued: bool) -> str:
         prompt = "... " if continued else f"{self.repl.session.active or 'modelrepl'}> "
         with patch_stdout(raw=True):

@@ -122,11 +122,12 @@ class Session:
         else:
             self.checkpoints.pop(spec.name, None)
 
-    def model(self, name: str) -> LoadedModel:
+    def model(self, name: str, local_files_only: bool = False) -> LoadedModel:
         """The loaded model, loading it on first use; a failed load registers nothing.
 
-        Safe to call from the warm-start thread and the main thread at once: a
-        second caller waits for the first one's load instead of starting another.
+        Safe to call from the warm-start thread (`repl.preload`, which passes
+        `local_files_only`) and the main thread at once: a second caller waits
+        for the first one's load instead of starting another.
         """
         spec = self.spec(name)
         loaded = self.loaded.get(spec.name)
@@ -136,13 +137,14 @@ class Session:
         while not lock.acquire(timeout=0.1):  # timed, so that Ctrl-C lands while the warm start is loading
             pass
         try:
-            loaded = self.loaded.get(spec.name)
-            if loaded is not None:
-                return loaded
             checkpoint = self.checkpoint_of(spec.name)
-            result = self.host.call(
-                spec.plugin, "load_model", spec=spec, checkpoint=checkpoint, options=self.load_options(spec.name)
-            )
+            loaded = self.loaded.get(spec.name)
+            if loaded is not None and loaded.checkpoint == checkpoint:
+                return loaded
+            if loaded is not None:  # the warm start loaded the checkpoint /load has just replaced
+                self.unload(spec.name)
+            options = dataclasses.replace(self.load_options(spec.name), local_files_only=local_files_only)
+            result = self.host.call(spec.plugin, "load_model", spec=spec, checkpoint=checkpoint, options=options)
             self.loaded[spec.name] = self.host.expect(spec.plugin, "load_model", result, LoadedModel)
             return result
         finally:
