@@ -89,3 +89,18 @@ def test_bitsandbytes_and_half_precision_are_refused_on_cpu(tiny_checkpoints):
     )
     assert "starts from float32 weights" in half.evaluate("/load gpt2@int8").error
     assert "gpt2@int8" not in half.session.loaded and "gpt2@bnb8" not in repl.session.loaded
+
+
+def test_chat_models_quantize_through_the_shared_loader(tmp_path):
+    from plugins import chat as chat_plugin
+    from repl.testing import make_host
+    from repl.testing.checkpoints import build_chat_checkpoint
+
+    checkpoint = str(build_chat_checkpoint(tmp_path / "chat"))
+    repl = make_repl(make_host(chat_plugin), checkpoints={"chat": checkpoint}, settings={"chat": {"max_new_tokens": 4}})
+    result = repl.evaluate("/compare chat chat@int8 -- hello")
+    assert result.error is None, result.error
+    plain, quantized = repl.session.turns[-2:]
+    assert plain.ok and quantized.ok and quantized.stats.new_tokens > 0
+    assert repl.session.loaded["chat@int8"].quantization == "int8 linear layers"
+    assert repl.session.loaded["chat"].quantization is None
