@@ -177,7 +177,8 @@ def apply_model_settings(config: Config, session: Any) -> None:
 
 def show(config: Config) -> str:
     lines = [f"# {config.path or 'no config file: defaults'}"]
-    for key in ("default_model", "device", "dtype", "stream", "history_size", "log", "system", "offload_dir", "preload"):
+    shown = ("default_model", "device", "dtype", "stream", "history_size", "log", "system", "offload_dir", "preload")
+    for key in shown:
         value = getattr(config, key)
         if value is not None:
             lines.append(f"{key} = {_toml_value(value)}")
