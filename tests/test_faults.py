@@ -78,9 +78,7 @@ def test_running_out_of_memory_while_loading_registers_no_model(builtin_repl, re
     drive = repl_driver(repl).lines("Hello", "/models", "Hello")
 
     failed, models, answered = drive.results
-    assert failed.turns[0].error == (
-        "plugin 'gpt2' failed in load_model: OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB"
-    )
+    assert "does not fit on cpu" in failed.turns[0].error and "--device auto" in failed.turns[0].error
     assert "gpt2" in models.text and "cpu, float32" not in models.text  # nothing half-loaded
     assert answered.turns[0].ok and "gpt2" in repl.session.loaded
 
