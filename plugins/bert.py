@@ -48,13 +48,10 @@ def tokenize(model, text):
     from repl.api import encode_cut_at_end
 
     tokenizer = model.tokenizer
-    masks_in_text = len(_MASK_SPELLINGS.findall(text))
-    if masks_in_text == 0:
-        raise ModelError(HOW_TO)
-    if masks_in_text > MOST_MASKS:
-        raise ModelError(f"{masks_in_text} masks in one line; {NAME} fills at most {MOST_MASKS} at once")
     tokens, notices = encode_cut_at_end(model, _MASK_SPELLINGS.sub(tokenizer.mask_token, text), tokenizer.mask_token_id)
     masks = [position for position, token in enumerate(tokens) if token.id == tokenizer.mask_token_id]
+    if not masks:  # any text has tokens (`/tokens`); only a turn needs a mask to fill
+        notices.append(HOW_TO)
     return Encoding(text, tokens, notices, context={"masks": masks})
 
 
@@ -62,11 +59,16 @@ def tokenize(model, text):
 def run(model, encoding, control):
     import torch
 
+    masks = encoding.context["masks"]
+    if not masks:
+        raise ModelError(f"no {model.tokenizer.mask_token} in the line: nothing for {NAME} to fill")
+    if len(masks) > MOST_MASKS:
+        raise ModelError(f"{len(masks)} masks in one line; {NAME} fills at most {MOST_MASKS} at once")
     input_ids = torch.tensor([encoding.input_ids], device=model.handle.device)
     with torch.inference_mode():
         logits = model.handle(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits
     control.step()
-    return logits[0, encoding.context["masks"]].float().cpu()
+    return logits[0, masks].float().cpu()
 
 
 @hookimpl

@@ -66,11 +66,12 @@ def decode(model, output, settings):
     sequence = output.sequences[0].tolist()
     starts_with_decoder_start = model.decoder_start is not None and sequence[:1] == [model.decoder_start.id]
     new_ids = sequence[1:] if starts_with_decoder_start else sequence
-    pad = model.tokenizer.pad_token_id
-    while new_ids and new_ids[-1] == pad:  # beam search pads finished beams
-        new_ids.pop()
+    eos = eos_ids(model.handle)
+    end = next((position for position, token in enumerate(new_ids) if token in eos), None)
+    if end is not None:  # beam search pads a finished beam after its end; a pad before it was generated
+        new_ids = new_ids[: end + 1]
     limit = settings["max_new_tokens"]
-    reason = stop_reason(new_ids, eos_ids(model.handle), limit)
+    reason = stop_reason(new_ids, eos, limit)
     if len(new_ids) >= limit and model.handle.generation_config.forced_eos_token_id is not None:
         reason = "max_new_tokens"  # BART and mBART are forced to end with </s> when the limit is reached
     return Reply(

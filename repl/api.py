@@ -303,6 +303,12 @@ class LoadOptions:
     quantize: str | None = None
     # Load only what is already on this machine, never download (the warm start's background load).
     local_files_only: bool = False
+    # Set by modelrepl when a load replaces a loaded model: `load_model` calls it once the checkpoint
+    # has passed every check that needs no weights (config, family, weights' format, tokenizer), just
+    # before loading the weights, and modelrepl frees the old model then. A plugin that never calls it
+    # loads beside the old model, which goes once the new one is ready; either way a refused load
+    # leaves the old model answering.
+    make_room: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

@@ -120,20 +120,29 @@ class Repl:
         self._announce_load(name)
         live = stream and not self.renderer.json_mode
         turn = run_turn(
-            self.session, name, text, self.renderer.stream if live else None, self.renderer.aside if live else None
+            self.session,
+            name,
+            text,
+            self.renderer.stream if live else None,
+            self.renderer.aside if live else None,
+            self.renderer.notice,
         )
         if self.transcript is not None:
             self.transcript.record(turn)
         return turn
 
-    def load(self, name: str) -> LoadedModel:
-        self._announce_load(name)
-        return self.session.model(name)
+    def load(self, name: str, checkpoint: str | None = None) -> LoadedModel:
+        """The named model, loaded now; with `checkpoint`, that checkpoint in place of the model's own."""
+        if checkpoint is None:
+            self._announce_load(name)
+            return self.session.model(name)
+        self._announce_load(name, checkpoint)
+        return self.session.replace_checkpoint(name, checkpoint)
 
-    def _announce_load(self, name: str) -> None:
+    def _announce_load(self, name: str, checkpoint: str | None = None) -> None:
         spec = self.session.spec(name)
-        if spec.name not in self.session.loaded and not self.renderer.json_mode:
-            self.renderer.notice(f"loading {spec.name} from {self.session.checkpoint_of(spec.name)} ...")
+        if (checkpoint or spec.name not in self.session.loaded) and not self.renderer.json_mode:
+            self.renderer.notice(f"loading {spec.name} from {checkpoint or self.session.checkpoint_of(spec.name)} ...")
 
     # -- descriptions -----------------------------------------------------------
 

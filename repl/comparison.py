@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from repl.divergence import describe as describe_divergence
 from repl.divergence import divergences, missing_probs
-from repl.render import rate, seconds
+from repl.render import rate, seconds, shown_reply
 from repl.results import Result, Turn, turn_record
 from repl.textlayout import layout_blocks, table
 
@@ -62,7 +62,7 @@ def block_body(turn: Turn) -> str:
     if turn.error:
         lines.append(f"error: {turn.error}")
     else:
-        lines.append(turn.output or "(empty reply)")
+        lines.append(shown_reply(turn))
         if turn.stats.stop_reason == "cancelled":
             lines.append("(cancelled)")
     return "\n".join(lines)

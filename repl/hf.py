@@ -36,7 +36,7 @@ from repl.api import (
     Token,
     TokenProbs,
 )
-from repl.settings import GENERATION_KEYS
+from repl.settings import GENERATION_KEYS, check_logits_processors
 
 FAMILY_NAMES = {
     SEQ2SEQ: "seq2seq (encoder-decoder)",
@@ -200,7 +200,10 @@ def load(
 
     Refuses a checkpoint of another family, pickle-only weights (unless
     allowed) and checkpoints that lack the task head's weights: transformers
-    would only log those as MISSING and answer from random weights.
+    would only log those as MISSING and answer from random weights. Every
+    check that needs no weights (config, family, weights' format, tokenizer)
+    comes before ``options.make_room``, so a model being replaced is freed
+    only for a checkpoint that got that far.
 
     A plugin with a family of its own passes both the ``auto_class`` that
     loads it (``transformers.AutoModelForSequenceClassification``) and
@@ -219,9 +222,12 @@ def load(
         )
     if not options.allow_pickle and _weights_are_pickle_only(checkpoint):
         raise ModelError(_pickle_refusal(checkpoint))
+    tokenizer = _load_tokenizer(checkpoint, options)
     dtype = "auto" if options.dtype == "auto" else _DTYPES[options.dtype]
     model_class = auto_class or _AUTO_CLASSES[spec.family]
     quantization = quantize.loading_arguments(options.quantize, resolve_device(options.device))
+    if options.make_room is not None:
+        options.make_room()
     try:
         if placement.needs_plan(options):
             where = placement.plan(model_class, config, dtype, options, checkpoint)
@@ -256,18 +262,6 @@ def load(
     if needs_head:
         _refuse_headless(spec, checkpoint, config, info)
     model.eval()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            checkpoint, trust_remote_code=options.trust_remote_code, local_files_only=options.local_files_only
-        )
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"checkpoint {checkpoint!r} has no usable tokenizer: {' '.join(str(exc).split())[:200]}"
-        ) from None
-    if len(tokenizer) - len(set(tokenizer.all_special_ids)) <= 1:
-        # transformers 5 builds an empty tokenizer when the vocabulary files are missing, instead of
-        # failing: special tokens only, plus SentencePiece's word-boundary piece.
-        raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: its vocabulary files are missing")
     parameters = model.num_parameters()
     quantize.after_loading(model, options.quantize)
     device, layers = placement.placement(model)
@@ -283,6 +277,20 @@ def load(
         memory_bytes=quantize.weight_bytes(model),
         quantization=quantize.DESCRIPTIONS.get(options.quantize or ""),
     )
+
+
+def _load_tokenizer(checkpoint: str, options: LoadOptions) -> Any:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            checkpoint, trust_remote_code=options.trust_remote_code, local_files_only=options.local_files_only
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: {_flattened(exc)[:200]}") from None
+    if len(tokenizer) - len(set(tokenizer.all_special_ids)) <= 1:
+        # transformers 5 builds an empty tokenizer when the vocabulary files are missing, instead of
+        # failing: special tokens only, plus SentencePiece's word-boundary piece.
+        raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: its vocabulary files are missing")
+    return tokenizer
 
 
 def _refuse_headless(spec: ModelSpec, checkpoint: str, config: Any, info: dict) -> None:
@@ -534,18 +542,30 @@ def generate(
     config = generation_config(model.handle, settings, return_dict_in_generate=True, **overrides)
     record = bool(settings.get("probs")) and config.num_beams == 1
     config.output_scores = config.output_logits = record
+    try:
+        check_logits_processors(config)
+    except ValueError as exc:
+        raise ModelError(f"{model.spec.name} cannot generate with these settings: {_flattened(exc)}") from None
     if settings.get("seed") is not None:
         transformers.set_seed(settings["seed"])
     streamer = None
     if control.streaming and config.num_beams == 1:  # generate() refuses streamers with beam search
         streamer = streamer_for(model.tokenizer, control, split)
-    with torch.inference_mode():
-        return model.handle.generate(
-            **{k: v.to(placement.input_device(model.handle)) for k, v in inputs.items()},
-            generation_config=config,
-            stopping_criteria=StoppingCriteriaList([_CancelCriteria(control)]),
-            streamer=streamer,
-        )
+    try:
+        with torch.inference_mode():
+            return model.handle.generate(
+                **{k: v.to(placement.input_device(model.handle)) for k, v in inputs.items()},
+                generation_config=config,
+                stopping_criteria=StoppingCriteriaList([_CancelCriteria(control)]),
+                streamer=streamer,
+            )
+    except (ValueError, RuntimeError) as exc:
+        # The model's own refusal (a setting, the memory): the user's to act on, not the plugin's fault.
+        raise ModelError(f"{model.spec.name}'s generate failed: {_flattened(exc)}") from exc
+
+
+def _flattened(exc: Exception) -> str:
+    return " ".join(str(exc).split())
 
 
 # -- probabilities and scores -----------------------------------------------------

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from repl.plugins import PluginHost
     from repl.results import Result, Stats, Turn
 
+EMPTY_REPLY = "(empty reply)"
+
 
 def human_bytes(count: int) -> str:
     size = float(count)
@@ -45,6 +47,11 @@ def stats_line(stats: Stats) -> str:
         f"[{stats.input_tokens} in, {stats.new_tokens} new, ttft {seconds(stats.ttft)}, "
         f"{seconds(stats.seconds)}, {per_second}, {stats.stop_reason}]"
     )
+
+
+def shown_reply(turn: Turn) -> str:
+    """A reply as a terminal shows it, in a turn and in a comparison alike."""
+    return turn.display or turn.output or EMPTY_REPLY
 
 
 def plugins_table(host: PluginHost) -> str:
@@ -124,20 +131,20 @@ class Renderer:
         self.out.flush()
 
     def _turn_text(self, turn: Turn, show_stats: bool, labelled: bool) -> None:
-        for notice in turn.notices:
-            self.notice(notice)
         reasoning = turn.data.get("reasoning")
         if turn.streamed:
             if self.aside_open:  # only reasoning came before the reply stopped
                 self._close_aside()
             else:
                 self.out.write("\n")
-        else:
+        for notice in turn.notices[turn.notices_shown :]:
+            self.notice(notice)
+        if not turn.streamed:
             if isinstance(reasoning, str) and reasoning:
                 self.out.write(self._dimmed(reasoning) + "\n")
-            if turn.display or turn.output:
-                self.out.write((f"[{turn.model}] " if labelled else "") + (turn.display or turn.output) + "\n")
-        if turn.stats.stop_reason == "cancelled":
+            if not turn.error:
+                self.out.write((f"[{turn.model}] " if labelled else "") + shown_reply(turn) + "\n")
+        if turn.stats.stop_reason == "cancelled" and not turn.error:
             self.notice("cancelled: the reply above is what was generated before Ctrl-C")
         if turn.error:
             self.problem(turn.error)

@@ -64,6 +64,7 @@ class Turn:
     raw_output: str = ""
     display: str | None = None
     streamed: bool = False
+    notices_shown: int = 0  # the first notices, printed ahead of a streamed reply
     finished_at: float = field(default_factory=time.time)
     logprobs: list[TokenProbs] | None = None
 

@@ -11,7 +11,7 @@ from typing import Any
 from repl import quantize
 from repl import settings as settings_module
 from repl.api import LoadedModel, LoadOptions, ModelError, ModelSpec
-from repl.plugins import PluginHost
+from repl.plugins import PluginError, PluginHost
 from repl.results import Turn
 from repl.suggest import nearest
 
@@ -144,9 +144,8 @@ class Session:
             if loaded is not None:  # the warm start loaded the checkpoint /load has just replaced
                 self.unload(spec.name)
             options = dataclasses.replace(self.load_options(spec.name), local_files_only=local_files_only)
-            result = self.host.call(spec.plugin, "load_model", spec=spec, checkpoint=checkpoint, options=options)
-            self.loaded[spec.name] = self.host.expect(spec.plugin, "load_model", result, LoadedModel)
-            return result
+            self.loaded[spec.name] = loaded = self._load(spec, options)
+            return loaded
         finally:
             lock.release()
 
@@ -154,6 +153,48 @@ class Session:
         """The lock held while model `name` loads."""
         with self._locks_guard:
             return self._load_locks.setdefault(name, threading.Lock())
+
+    def _load(self, spec: ModelSpec, options: LoadOptions) -> LoadedModel:
+        checkpoint = self.checkpoint_of(spec.name)
+        result = self.host.call(spec.plugin, "load_model", spec=spec, checkpoint=checkpoint, options=options)
+        return self.host.expect(spec.plugin, "load_model", result, LoadedModel)
+
+    def replace_checkpoint(self, name: str, checkpoint: str) -> LoadedModel:
+        """Load `checkpoint` in place of the model's own; a refused load leaves the model as it was.
+
+        The plugin frees the old model (`LoadOptions.make_room`) only once the
+        new checkpoint passed the checks that need no weights; should loading
+        fail after that, the old checkpoint is loaded again.
+        """
+        spec = self.spec(name)
+        lock = self.load_lock(spec.name)
+        while not lock.acquire(timeout=0.1):  # as in `model`: the warm start may be loading it
+            pass
+        try:
+            previous = self.checkpoints.get(spec.name)
+            was_loaded = spec.name in self.loaded
+            self.choose_checkpoint(spec.name, None if checkpoint == spec.checkpoint else checkpoint)
+            options = dataclasses.replace(self.load_options(spec.name), make_room=lambda: self.unload(spec.name))
+            try:
+                loaded = self._load(spec, options)
+            except BaseException as refusal:
+                self.choose_checkpoint(spec.name, previous)
+                if was_loaded and spec.name not in self.loaded:
+                    self._reload_after(refusal, spec)
+                raise
+            self.unload(spec.name)  # still there when the plugin loaded beside it
+            self.loaded[spec.name] = loaded
+            return loaded
+        finally:
+            lock.release()
+
+    def _reload_after(self, refusal: BaseException, spec: ModelSpec) -> None:
+        try:
+            self.loaded[spec.name] = self._load(spec, self.load_options(spec.name))
+        except (ModelError, PluginError) as exc:
+            raise ModelError(
+                f"{refusal}; and {spec.name} could not load {self.checkpoint_of(spec.name)} again: {exc}"
+            ) from None
 
     def unload(self, name: str) -> bool:
         spec = self.spec(name)

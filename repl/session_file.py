@@ -87,15 +87,24 @@ def session_document(session: Session) -> dict[str, Any]:
     }
 
 
-def save(session: Session, path: Path) -> None:
-    """Write the session atomically; a file there that is not a modelrepl session is never replaced."""
+def save(session: Session, path: Path, overwrite: bool = False) -> None:
+    """Write the session atomically.
+
+    A saved session there is replaced only with `overwrite`; a file that is not
+    a modelrepl session, never.
+    """
     if path.is_dir():
         raise SessionFileError(f"{path} is a directory; give a file name")
     if path.exists():
         try:
-            read(path)
+            saved = read(path)
         except SessionFileError as exc:
             raise SessionFileError(f"{exc}; not overwritten, choose another name") from None
+        if not overwrite:
+            raise SessionFileError(
+                f"{path} already holds a saved session ({len(saved.turns)} turns); not overwritten: "
+                "choose another name, or add --force to replace it"
+            )
     text = json.dumps(session_document(session), ensure_ascii=False, allow_nan=False, indent=1, default=str) + "\n"
     try:
         write_atomic(path, text)

@@ -47,6 +47,7 @@ def validate_generation(settings: dict[str, Any]) -> str | None:
     try:
         config = GenerationConfig(**values)
         config.validate(strict=False)
+        check_logits_processors(config)
     except ValueError as exc:
         raise ValueError(_one_line(exc)) from None
     finally:
@@ -58,6 +59,30 @@ def validate_generation(settings: dict[str, Any]) -> str | None:
     if settings.get("probs") and config.num_beams > 1:
         return "probs are not recorded with beam search (num_beams > 1): it keeps no per-token scores of its answer"
     return None
+
+
+def check_logits_processors(config: Any) -> None:
+    """Build the logits processors `generate` would build for `config`; ValueError for a value they refuse.
+
+    GenerationConfig.validate accepts values that the processors' constructors
+    refuse only once `generate` runs (temperature 0 when sampling, repetition
+    penalty 0), so the same constructors judge them here, under the same
+    conditions as `generate` (transformers' `_get_logits_processor`).
+    """
+    from transformers import generation
+
+    if config.repetition_penalty is not None and config.repetition_penalty != 1.0:
+        generation.RepetitionPenaltyLogitsProcessor(penalty=config.repetition_penalty)
+    if config.no_repeat_ngram_size is not None and config.no_repeat_ngram_size > 0:
+        generation.NoRepeatNGramLogitsProcessor(config.no_repeat_ngram_size)
+    if not config.do_sample:
+        return
+    if config.temperature is not None and config.temperature != 1.0:
+        generation.TemperatureLogitsWarper(config.temperature)
+    if config.top_k is not None and config.top_k != 0:
+        generation.TopKLogitsWarper(top_k=config.top_k)
+    if config.top_p is not None and config.top_p < 1.0:
+        generation.TopPLogitsWarper(top_p=config.top_p)
 
 
 def _one_line(exc: Exception) -> str:

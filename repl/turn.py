@@ -64,23 +64,30 @@ def run_turn(
     text: str,
     write: Callable[[str], None] | None = None,
     aside: Callable[[str], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> Turn:
     """Send `text` to a model and record the turn; never raises for the model's failures.
 
     `write` receives streamed text when the model's `stream` setting is on,
-    `aside` streamed text shown apart from the reply (a model's reasoning).
+    `aside` streamed text shown apart from the reply (a model's reasoning);
+    `notify` then receives the notices about the input (truncation, context
+    trimmed) before the model runs, so that they come ahead of the reply.
     """
     spec = session.spec(name)
     settings = dict(session.settings_of(spec.name))
     turn = Turn(model=spec.name, checkpoint=session.checkpoint_of(spec.name), input=text, settings=settings)
     streaming = bool(settings.get("stream"))
     control = RunControl(stream=write if streaming else None, aside=aside if streaming else None)
-    started = None
+    started = model = None
     try:
         model = session.model(spec.name)
         turn.checkpoint = model.checkpoint
         encoding = tokenize(session, spec.name, text)
         turn.notices.extend(encoding.notices)
+        if control.streaming and notify is not None:
+            for notice in encoding.notices:
+                notify(notice)
+            turn.notices_shown = len(encoding.notices)
         turn.stats.input_tokens = len(encoding.tokens)
         started = control.started = time.perf_counter()
         with cancel_on_interrupt(control):
@@ -113,7 +120,9 @@ def run_turn(
     except KeyboardInterrupt:
         turn.output = "".join(control.streamed)
         turn.stats.stop_reason = "cancelled"
-        if started is None:
+        if model is None:
+            turn.error = f"cancelled while loading {spec.name}"
+        elif started is None:
             turn.error = "cancelled before the model answered"
     finally:
         turn.streamed = control.streaming and bool(control.streamed or control.aside_streamed)

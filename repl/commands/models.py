@@ -39,15 +39,12 @@ def load_command(repl: Repl, args: str) -> str:
     current = session.loaded.get(spec.name)
     if current is not None and current.checkpoint == wanted:
         return f"{spec.name} is already loaded from {wanted}"
-    previous = session.checkpoints.get(spec.name)
-    session.choose_checkpoint(spec.name, wanted if wanted != spec.checkpoint else None)
-    if current is not None:
-        session.unload(spec.name)
+    del current  # a reference kept here would keep the old model's memory while the new one loads
     try:
-        loaded = repl.load(spec.name)
-    except BaseException:
-        session.choose_checkpoint(spec.name, previous)
-        raise
+        loaded = repl.load(spec.name, wanted)
+    except KeyboardInterrupt:
+        kept = f"; {spec.name} stays on {session.checkpoint_of(spec.name)}" if spec.name in session.loaded else ""
+        raise CommandError(f"cancelled while loading {spec.name}{kept}") from None
     return f"loaded {spec.name} from {loaded.checkpoint}: {repl.describe_loaded(loaded)}"
 
 

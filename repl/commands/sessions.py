@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 HISTORY_SHOWN = 10
 SHOWN_CHARACTERS = 100
-SESSION_USAGE = "/session save [NAME|PATH] | open NAME|PATH | list | replay NAME|PATH"
+SESSION_USAGE = "/session save [NAME|PATH] [--force] | open NAME|PATH | list | replay NAME|PATH"
 
 
 def replay_result(saved: SavedSession, results: list[Replayed]) -> Result:
@@ -104,19 +104,21 @@ def list_sessions(directory: Path) -> str:
 
 @command(
     "session",
-    usage="save|open|list|replay [NAME|PATH]",
-    help="save, open, list or replay sessions (turns, settings, context)",
+    usage="save [NAME|PATH] [--force] | open|replay NAME|PATH | list",
+    help="save, open, list or replay sessions (turns, settings, context); save never replaces a saved "
+    "session unless --force is given",
 )
 def session_command(repl: Repl, args: str) -> str | Result:
-    words = split_arguments(args, SESSION_USAGE, 1, 2)
-    action, target = words[0], (words[1] if len(words) == 2 else None)
+    words = split_arguments(args, SESSION_USAGE, 1, 3)
+    action = words[0]
+    if action == "save":
+        return save_session(repl, words[1:])
+    if len(words) > 2:
+        raise CommandError(f"usage: {SESSION_USAGE}")
+    target = words[1] if len(words) == 2 else None
     if action == "list":
         split_arguments(args, "/session list", 1, 1)
         return list_sessions(paths.sessions_dir())
-    if action == "save":
-        path = session_path(target or time.strftime("session-%Y%m%d-%H%M%S"))
-        save(repl.session, path)
-        return f"saved {_count_turns(len(repl.session.turns))} to {path}"
     if action not in ("open", "replay"):
         raise CommandError(f"unknown /session action {action!r}; usage: {SESSION_USAGE}")
     if target is None:
@@ -131,6 +133,16 @@ def session_command(repl: Repl, args: str) -> str | Result:
         raise SessionFileError(f"{exc}; the current session is unchanged") from None
     lines = [f"opened {saved.path}: {_count_turns(len(saved.turns))}, active model {repl.session.active}"]
     return "\n".join(lines + [f"note: {note}" for note in notes])
+
+
+def save_session(repl: Repl, words: list[str]) -> str:
+    force = "--force" in words
+    names = [word for word in words if word != "--force"]
+    if len(names) > 1 or len(words) - len(names) > 1:
+        raise CommandError("usage: /session save [NAME|PATH] [--force]")
+    path = session_path(names[0] if names else time.strftime("session-%Y%m%d-%H%M%S"))
+    save(repl.session, path, overwrite=force)
+    return f"saved {_count_turns(len(repl.session.turns))} to {path}"
 
 
 @command("history", usage="[N]", help=f"the last N turns of this session (default {HISTORY_SHOWN})")
