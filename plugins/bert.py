@@ -51,7 +51,7 @@ def tokenize(model, text):
     tokens, notices = encode_cut_at_end(model, _MASK_SPELLINGS.sub(tokenizer.mask_token, text), tokenizer.mask_token_id)
     masks = [position for position, token in enumerate(tokens) if token.id == tokenizer.mask_token_id]
     if not masks:  # any text has tokens (`/tokens`); only a turn needs a mask to fill
-        notices.append(HOW_TO)
+        notices.append(f"no {tokenizer.mask_token} in the line: {NAME} would have nothing to fill")
     return Encoding(text, tokens, notices, context={"masks": masks})
 
 
@@ -61,7 +61,7 @@ def run(model, encoding, control):
 
     masks = encoding.context["masks"]
     if not masks:
-        raise ModelError(f"no {model.tokenizer.mask_token} in the line: nothing for {NAME} to fill")
+        raise ModelError(HOW_TO)
     if len(masks) > MOST_MASKS:
         raise ModelError(f"{len(masks)} masks in one line; {NAME} fills at most {MOST_MASKS} at once")
     input_ids = torch.tensor([encoding.input_ids], device=model.handle.device)

@@ -56,6 +56,8 @@ _AUTO_CLASSES = {
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # Masked copies of a text scored in one forward pass: bounds memory for long texts.
 MASKED_BATCH = 32
+# How long a first request to the hub may take before modelrepl counts it as out of reach.
+HUB_TIMEOUT_SECONDS = 5
 _ARCHITECTURE_FAMILIES = (
     ("ForMaskedLM", MASKED),
     ("ForConditionalGeneration", SEQ2SEQ),
@@ -132,7 +134,7 @@ def _is_local(checkpoint: str) -> bool:
     return os.path.isdir(os.path.expanduser(checkpoint)) or checkpoint.startswith((".", "/", "~"))
 
 
-def _load_config(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> Any:
+def _load_config(spec: ModelSpec, checkpoint: str, options: LoadOptions, local_files_only: bool) -> Any:
     if _is_local(checkpoint):
         directory = Path(os.path.expanduser(checkpoint))  # Path.expanduser raises for an unknown ~user
         if directory.exists() and not directory.is_dir():
@@ -143,15 +145,21 @@ def _load_config(spec: ModelSpec, checkpoint: str, options: LoadOptions) -> Any:
             raise ModelError(f"{checkpoint!r} is not a checkpoint directory: it has no config.json")
     try:
         return AutoConfig.from_pretrained(
-            checkpoint, trust_remote_code=options.trust_remote_code, local_files_only=options.local_files_only
+            checkpoint, trust_remote_code=options.trust_remote_code, local_files_only=local_files_only
         )
     except (OSError, ValueError) as exc:
+        _refuse_uncached(spec, checkpoint, exc, local_files_only)
         if not options.trust_remote_code and "trust_remote_code" in str(exc):
             raise ModelError(
                 f"checkpoint {checkpoint!r} comes with its own Python code, which would run on this machine; "
                 "pass --trust-remote-code if you trust its source"
             ) from None
         raise ModelError(_unreachable_message(spec, checkpoint, exc)) from None
+
+
+def _refuse_uncached(spec: ModelSpec, checkpoint: str, exc: Exception, local_files_only: bool) -> None:
+    if local_files_only and isinstance(exc, OSError) and not _is_local(checkpoint):
+        raise _NotAllCached(_unreachable_message(spec, checkpoint, exc)) from None
 
 
 def _unreachable_message(spec: ModelSpec, checkpoint: str, exc: Exception) -> str:
@@ -211,8 +219,60 @@ def load(
     A family that wants the bare model (embeddings from an encoder) passes
     ``needs_head=False`` with ``auto_class=transformers.AutoModel``: only the
     check for a task head is left out.
+
+    A directory is loaded as it is. A hub id already in the Hugging Face cache
+    loads from the cache alone, at once, network or not; an uncached one is
+    first looked up on the hub with a short timeout, so that no network means
+    one clear message within seconds, not huggingface_hub retrying each file.
     """
-    config = _load_config(spec, checkpoint, options)
+    from huggingface_hub import constants
+
+    arguments = (spec, checkpoint, options, auto_class, accepts, needs_head)
+    if _is_local(checkpoint) or constants.HF_HUB_OFFLINE or options.local_files_only:
+        return _load_checkpoint(*arguments, local_files_only=options.local_files_only)
+    if _in_hub_cache(checkpoint):
+        try:
+            return _load_checkpoint(*arguments, local_files_only=True)
+        except _NotAllCached:
+            pass  # a download that was interrupted: the hub has the rest
+    _reach_hub(spec, checkpoint)
+    return _load_checkpoint(*arguments, local_files_only=False)
+
+
+class _NotAllCached(ModelError):
+    """A file of a checkpoint found in the hub cache is not there."""
+
+
+def _in_hub_cache(checkpoint: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(checkpoint, "config.json"), str)
+    except ValueError:  # not a valid repository id
+        return False
+
+
+def _reach_hub(spec: ModelSpec, checkpoint: str) -> None:
+    """One quick request for the checkpoint's config, without huggingface_hub's retries."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    try:
+        get_hf_file_metadata(hf_hub_url(checkpoint, "config.json"), timeout=HUB_TIMEOUT_SECONDS)
+    except Exception as exc:  # no network, no such repository, an invalid id: it cannot be fetched
+        raise ModelError(_unreachable_message(spec, checkpoint, exc)) from None
+
+
+def _load_checkpoint(
+    spec: ModelSpec,
+    checkpoint: str,
+    options: LoadOptions,
+    auto_class: Any,
+    accepts: Callable[[Any], bool] | None,
+    needs_head: bool,
+    local_files_only: bool,
+) -> LoadedModel:
+    """Load the checkpoint from wherever `load` found it; `local_files_only` keeps to the cache."""
+    config = _load_config(spec, checkpoint, options, local_files_only)
     found = family_of(config)
     if not (accepts(config) if accepts is not None else found == spec.family):
         kind = FAMILY_NAMES.get(found, "model of a family modelrepl does not know")
@@ -222,7 +282,7 @@ def load(
         )
     if not options.allow_pickle and _weights_are_pickle_only(checkpoint):
         raise ModelError(_pickle_refusal(checkpoint))
-    tokenizer = _load_tokenizer(checkpoint, options)
+    tokenizer = _load_tokenizer(checkpoint, options, local_files_only)
     dtype = "auto" if options.dtype == "auto" else _DTYPES[options.dtype]
     model_class = auto_class or _AUTO_CLASSES[spec.family]
     quantization = quantize.loading_arguments(options.quantize, resolve_device(options.device))
@@ -241,7 +301,7 @@ def load(
             trust_remote_code=options.trust_remote_code,
             output_loading_info=True,
             **where,
-            local_files_only=options.local_files_only,
+            local_files_only=local_files_only,
             **quantization,
         )
     except torch.OutOfMemoryError:
@@ -250,6 +310,7 @@ def load(
             "over every GPU and the CPU, and --offload-dir DIR for the rest"
         ) from None
     except (OSError, ValueError) as exc:
+        _refuse_uncached(spec, checkpoint, exc, local_files_only)
         if not options.allow_pickle and not _is_local(checkpoint) and "safetensors" in str(exc).lower():
             raise ModelError(_pickle_refusal(checkpoint)) from None
         raise ModelError(_unreachable_message(spec, checkpoint, exc)) from None
@@ -279,10 +340,10 @@ def load(
     )
 
 
-def _load_tokenizer(checkpoint: str, options: LoadOptions) -> Any:
+def _load_tokenizer(checkpoint: str, options: LoadOptions, local_files_only: bool) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            checkpoint, trust_remote_code=options.trust_remote_code, local_files_only=options.local_files_only
+            checkpoint, trust_remote_code=options.trust_remote_code, local_files_only=local_files_only
         )
     except (OSError, ValueError) as exc:
         raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: {_flattened(exc)[:200]}") from None

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -144,8 +148,8 @@ def test_tokens_shows_any_text_for_bert_and_only_a_turn_needs_a_mask(builtin_rep
     drive = repl_driver(repl).lines("/tokens bert -- Hello world", "Hello world")
     tokens, turn = drive.results
     assert tokens.ok and "«[CLS]» +" in tokens.text and "hello" in tokens.text
-    assert "note: bert fills in masked words: put [MASK]" in tokens.text
-    assert turn.turns[0].error == "no [MASK] in the line: nothing for bert to fill"
+    assert "note: no [MASK] in the line: bert would have nothing to fill" in tokens.text
+    assert turn.turns[0].error.startswith("bert fills in masked words: put [MASK] where a word is missing")
 
 
 def test_bert_candidates_show_in_compare_and_in_a_retry_on_several_models(builtin_repl, repl_driver, monkeypatch):
@@ -204,3 +208,45 @@ def test_session_save_does_not_overwrite_a_saved_session_without_force(builtin_r
     assert json.loads(session_path("mine").read_text())["turns"] == []
     assert repl_driver(repl).lines("/session save mine --force").results[0].ok
     assert len(json.loads(session_path("mine").read_text())["turns"]) == 1
+
+
+@pytest.fixture(scope="module")
+def hub_without_network(tiny_checkpoints, tmp_path_factory):
+    """The environment of a machine without network: HF_HUB_OFFLINE unset, a hub endpoint nothing answers on,
+    and a Hugging Face cache (HF_HOME) holding `tiny/gpt2` in the hub's cache layout."""
+    home = tmp_path_factory.mktemp("hf-home")
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repository = home / "hub" / "models--tiny--gpt2"
+    shutil.copytree(tiny_checkpoints["gpt2"], repository / "snapshots" / commit)
+    (repository / "refs").mkdir()
+    (repository / "refs" / "main").write_text(commit)
+    with socket.socket() as closed:  # a port that was free a moment ago: connections to it are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    environment = {key: value for key, value in os.environ.items() if key != "HF_HUB_OFFLINE"}
+    return {**environment, "HF_HOME": str(home), "HF_ENDPOINT": f"http://127.0.0.1:{port}"}
+
+
+def test_without_network_the_hub_cache_answers_at_once_and_an_uncached_id_fails_fast(hub_without_network, tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "repl", "-m", "gpt2=tiny/gpt2", "--set", "max_new_tokens=2", "--no-log"],
+        input="Hello world\n/load gpt2 tiny/uncached\nHello world\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=hub_without_network,
+        timeout=300,
+    )
+    # huggingface_hub's own handling retries each file it cannot find in the cache five times in 23 s,
+    # with a warning each time: for the cached checkpoint's optional files, and for the uncached one.
+    assert "Retrying" not in completed.stderr and "thrown while requesting" not in completed.stderr
+    assert completed.returncode == 1
+    first, second = completed.stdout.splitlines()
+    assert first.strip() and first == second  # the cached model answered, and still does after the refused load
+    assert [line for line in completed.stderr.splitlines() if line.startswith(("note", "error"))] == [
+        "note: loading gpt2 from tiny/gpt2 ...",
+        "note: loading gpt2 from tiny/uncached ...",
+        "error: checkpoint 'tiny/uncached' is not in the local Hugging Face cache and the hub could not be reached "
+        "or has no such model; download it once with network access, or load a local directory: "
+        "/load gpt2 /path/to/checkpoint",
+    ]

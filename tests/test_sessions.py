@@ -156,7 +156,7 @@ def test_save_never_overwrites_a_file_that_is_not_a_session(builtin_repl, tmp_pa
     own = tmp_path / "own.json"
     assert repl.handle(f"/session save {own}").ok
     repl.handle("Hello")
-    assert repl.handle(f"/session save {own}").ok
+    assert repl.handle(f"/session save {own} --force").ok
     assert len(json.loads(own.read_text())["turns"]) == 4
 
 
@@ -242,7 +242,7 @@ def test_replay_of_a_turn_with_an_impossible_setting_is_refused(builtin_repl, tm
 
 def test_session_usage_errors(builtin_repl):
     repl = builtin_repl()
-    assert repl.handle("/session").error.startswith("usage: /session save [NAME|PATH] | open")
+    assert repl.handle("/session").error.startswith("usage: /session save [NAME|PATH] [--force] | open")
     assert repl.handle("/session open").error == "usage: /session open NAME|PATH"
     assert repl.handle("/session frob").error.startswith("unknown /session action 'frob'")
     assert repl.handle("/session list extra").error == "usage: /session list"
