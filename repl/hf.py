@@ -620,9 +620,10 @@ def generate(
                 stopping_criteria=StoppingCriteriaList([_CancelCriteria(control)]),
                 streamer=streamer,
             )
-    except (ValueError, RuntimeError) as exc:
-        # The model's own refusal (a setting, the memory): the user's to act on, not the plugin's fault.
-        raise ModelError(f"{model.spec.name}'s generate failed: {_flattened(exc)}") from exc
+    except (ValueError, RuntimeError, MemoryError) as exc:
+        # The model's own failure (a setting, the memory): the user's to act on, not the plugin's fault.
+        described = f"{type(exc).__name__}: {_flattened(exc)}" if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{model.spec.name}'s generate failed: {described}") from exc
 
 
 def _flattened(exc: Exception) -> str:

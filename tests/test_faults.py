@@ -55,7 +55,7 @@ def test_running_out_of_memory_during_generation_costs_one_turn(builtin_repl, re
     drive = repl_driver(repl).lines("Hello", "/use mt0", "Bonjour", "/use gpt2", "Hello again")
 
     failed, bonjour, again = drive.turns
-    assert failed.error == f"plugin 'gpt2' failed in run: {shown}"
+    assert failed.error == f"gpt2's generate failed: {shown}"  # the model's failure, not the plugin's
     assert f"error: {failed.error}\n" in drive.stderr and "Traceback" not in drive.stderr
     assert bonjour.ok and again.ok and again.stats.new_tokens == 2
     assert repl.session.loaded["gpt2"] is loaded  # the model stayed loaded: no reload after the failure
@@ -337,14 +337,14 @@ def test_a_full_disk_while_saving_a_session_keeps_the_saved_file_whole(builtin_r
     saved = path.read_bytes()
     with monkeypatch.context() as full:
         full.setattr(storage, "os", FullDisk())
-        drive = repl_driver(repl).lines("The end", "/session save story", "/models")
+        drive = repl_driver(repl).lines("The end", "/session save story --force", "/models")
 
     answered, refused, models = drive.results
     assert answered.ok and models.ok
     assert refused.error == f"cannot write {path}: No space left on device; the previous file is unchanged"
     assert path.read_bytes() == saved and len(sessions.read(path).turns) == 1
     assert sorted(p.name for p in path.parent.iterdir()) == ["story.json"]  # no torn temporary left
-    assert repl.handle("/session save story").ok and len(sessions.read(path).turns) == 2
+    assert repl.handle("/session save story --force").ok and len(sessions.read(path).turns) == 2
 
 
 def test_a_full_disk_while_writing_the_input_history_costs_a_notice_not_the_line(
