@@ -224,6 +224,8 @@ def decode(model: LoadedModel, encoding: Encoding, output: dict[str, Any], setti
     notices = []
     if reason is not None and reason not in FINISH_REASONS:
         notices.append(f"the server stopped the reply: {reason}")
+    if usage is None:  # it comes last: a reply cut short by Ctrl-C, or a server that does not count
+        notices.append("the server sent no token counts (usage), so the stats show none")
     return Reply(
         text=text,
         raw_text=text,

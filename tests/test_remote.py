@@ -146,6 +146,7 @@ def test_ctrl_c_closes_the_stream_and_keeps_the_partial_reply(served):
     turn = run_turn(repl.session, "remote", "Hello", press_ctrl_c)
 
     assert turn.ok and turn.stats.stop_reason == "cancelled"
+    assert turn.notices == ["the server sent no token counts (usage), so the stats show none"]
     assert turn.output == "".join(streamed) and len(streamed) < 20
     assert repl.handle("/set max_new_tokens 3").ok  # the session carries on
     assert run_turn(repl.session, "remote", "Hello").ok
