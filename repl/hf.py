@@ -305,10 +305,7 @@ def _load_checkpoint(
             **quantization,
         )
     except torch.OutOfMemoryError:
-        raise ModelError(
-            f"checkpoint {checkpoint!r} does not fit on {options.device}; load it with --device auto to spread it "
-            "over every GPU and the CPU, and --offload-dir DIR for the rest"
-        ) from None
+        raise placement.does_not_fit(model_class, config, dtype, options, checkpoint) from None
     except (OSError, ValueError) as exc:
         _refuse_uncached(spec, checkpoint, exc, local_files_only)
         if not options.allow_pickle and not _is_local(checkpoint) and "safetensors" in str(exc).lower():

@@ -55,26 +55,19 @@ def plan(auto_class: Any, config: Any, dtype: Any, options: LoadOptions, checkpo
     disk is refused unless an offload directory was given, since a silent disk
     offload would make every token crawl.
     """
-    import torch
-    from accelerate import init_empty_weights
-    from accelerate.utils import compute_module_sizes, get_max_memory, infer_auto_device_map
+    from accelerate.utils import get_max_memory, infer_auto_device_map
 
-    with init_empty_weights():
-        empty = auto_class.from_config(config, trust_remote_code=options.trust_remote_code)
-    empty.tie_weights()  # a tied head shares the embeddings' memory, and accelerate keeps the two together
-    weights_dtype = dtype if isinstance(dtype, torch.dtype) else getattr(config, "dtype", None) or torch.float32
-    if isinstance(weights_dtype, str):
-        weights_dtype = getattr(torch, weights_dtype)
+    empty, weights_dtype = _empty_model(auto_class, config, dtype, options)
     limits = get_max_memory(accelerate_max_memory(options.max_memory))
     device_map = infer_auto_device_map(
         empty, max_memory=limits, no_split_module_classes=empty._no_split_modules, dtype=weights_dtype
     )
     if "disk" in device_map.values() and not options.offload_dir:
-        needed = compute_module_sizes(empty, dtype=weights_dtype)[""]
         available = ", ".join(f"{_device_name(device)} {human_bytes(size)}" for device, size in limits.items())
         raise ModelError(
-            f"checkpoint {checkpoint!r} needs {human_bytes(needed)} for its weights but only {available} is free "
-            "for it; pass --offload-dir DIR to put the rest on disk, or give more with --max-memory DEVICE=SIZE"
+            f"checkpoint {checkpoint!r} needs {human_bytes(_size(empty, weights_dtype))} for its weights but only "
+            f"{available} is free for it; pass --offload-dir DIR to put the rest on disk, or give more with "
+            "--max-memory DEVICE=SIZE"
         )
     arguments: dict[str, Any] = {"device_map": "auto"}
     if options.max_memory:
@@ -82,6 +75,36 @@ def plan(auto_class: Any, config: Any, dtype: Any, options: LoadOptions, checkpo
     if options.offload_dir:
         arguments["offload_folder"] = options.offload_dir
     return arguments
+
+
+def does_not_fit(auto_class: Any, config: Any, dtype: Any, options: LoadOptions, checkpoint: str) -> ModelError:
+    """The one-line answer to running out of memory on the one device the user named."""
+    empty, weights_dtype = _empty_model(auto_class, config, dtype, options)
+    return ModelError(
+        f"checkpoint {checkpoint!r} needs {human_bytes(_size(empty, weights_dtype))} for its weights and does not "
+        f"fit on {options.device}; pass --device auto to spread it over every GPU and the CPU (with --max-memory "
+        "DEVICE=SIZE to cap each, and --offload-dir DIR for what fits in no memory)"
+    )
+
+
+def _empty_model(auto_class: Any, config: Any, dtype: Any, options: LoadOptions) -> tuple[Any, Any]:
+    """The model without its weights (on the meta device), and the dtype its weights will have."""
+    import torch
+    from accelerate import init_empty_weights
+
+    with init_empty_weights():
+        empty = auto_class.from_config(config, trust_remote_code=options.trust_remote_code)
+    empty.tie_weights()  # a tied head shares the embeddings' memory, and accelerate keeps the two together
+    weights_dtype = dtype if isinstance(dtype, torch.dtype) else getattr(config, "dtype", None) or torch.float32
+    if isinstance(weights_dtype, str):
+        weights_dtype = getattr(torch, weights_dtype)
+    return empty, weights_dtype
+
+
+def _size(empty: Any, weights_dtype: Any) -> int:
+    from accelerate.utils import compute_module_sizes
+
+    return compute_module_sizes(empty, dtype=weights_dtype)[""]
 
 
 def needs_plan(options: LoadOptions) -> bool:
