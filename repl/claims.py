@@ -29,6 +29,8 @@ class Claim:
 
 @dataclass
 class Settlement:
+    """The claims that keep their own name, with every name each keeps; and (plugin, problem) per name lost."""
+
     granted: list[tuple[Claim, tuple[str, ...]]] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
 
@@ -37,8 +39,8 @@ def settle(
     claims: Iterable[Claim],
     *,
     what: Callable[[str], str],
+    how_to_keep: Callable[[str, list[str]], str],
     reserved: Mapping[str, str] | None = None,
-    how_to_keep: Callable[[str, list[str]], str] = lambda plugin, rivals: "uninstall the others",
 ) -> Settlement:
     """Decide every claim: the names each one keeps, and a one-line problem per name it lost.
 
