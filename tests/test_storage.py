@@ -138,7 +138,7 @@ SAVER = textwrap.dedent(
     session = Session(create_host(entry_points=False))
     while True:
         session.turns = [Turn(model="m", checkpoint="c", input=f"v{version} #{i}", output=OUTPUT) for i in range(TURNS)]
-        sessions.save(session, path)
+        sessions.save(session, path, overwrite=True)
         print(version, flush=True)
         version += 1
     """
