@@ -38,6 +38,10 @@ def render(results: dict[str, Any]) -> str:
             "decode_limit",
             _decode_limit,
         ),
+        ("First reply after launch (gpt2; Enter to the end of the reply)", "first_reply", _first_reply),
+        ("Streaming cost per step (gpt2 tokenizer; one step once the reply has N tokens)", "streaming", _streaming),
+        ("int8 against fp32 (in process, streaming off; peak memory in a fresh process each)", "int8", _int8),
+        ("torch.compile (gpt2 fp32, static cache): measured, not adopted", "compile", _compile),
     ):
         data = _lookup(results, section)
         if data is None:
@@ -257,3 +261,75 @@ def _decode_limit(data: dict[str, Any]) -> str:
         ),
         rows,
     )
+
+
+def _first_reply(data: dict[str, Any]) -> str:
+    rows = []
+    for side in ("preload", "no_preload"):
+        figures = data[side]
+        target = f"<= {figures['target']} {_verdict(figures['target_met'])}" if "target" in figures else ""
+        first, second = _spread(figures["first"]), _spread(figures["second"])
+        rows.append((side.replace("_", " "), first, second, f"{figures['ratio']:.2f}", target))
+    rows.append(("plain script, whole process", _spread(data["plain"]["process"]), "-", "-", ""))
+    title = f"first line sent {data['delay_s']:g} s after the prompt appears"
+    return title + "\n" + table(("modelrepl", "first reply s", "second reply s", "first / second", "target"), rows)
+
+
+def _streaming(data: dict[str, Any]) -> str:
+    rows = [
+        (length, f"{row['whole'] * 1e3:.4f}", f"{row['incremental'] * 1e3:.4f}", f"{row['ratio']:.1f}")
+        for length, row in data.items()
+    ]
+    return table(("tokens so far", "whole-reply decode ms/step", "DecodeStream ms/step", "ratio"), rows)
+
+
+def _int8(data: dict[str, Any]) -> str:
+    rows = []
+    for family, row in data.items():
+        quality = row["quality"]
+        agreement = (
+            f"top-5 overlap {quality['top5_overlap']:.2f}"
+            if "top5_overlap" in quality
+            else f"greedy agreement {quality['greedy_agreement']:.2f} of {quality['greedy_tokens']}"
+        )
+        target = f">= {row['target']} {_verdict(row['target_met'])}" if "target" in row else ""
+        rows.append(
+            (
+                family,
+                row["unit"],
+                f"{row['fp32']['rate']:.2f}",
+                f"{row['int8']['rate']:.2f}",
+                f"{row['speedup']:.2f}",
+                target,
+                f"{row['fp32']['peak_mib']:.0f} / {row['int8']['peak_mib']:.0f}" if "peak_mib" in row["int8"] else "-",
+                f"{human_bytes(row['fp32']['weight_bytes'])} / {human_bytes(row['int8']['weight_bytes'])}",
+                f"{quality['logits_relative_error']:.3f}",
+                agreement,
+            )
+        )
+    headers = (
+        "model",
+        "unit",
+        "fp32",
+        "int8",
+        "speed-up",
+        "target",
+        "peak MiB fp32/int8",
+        "weights",
+        "logits rel. err",
+        "agreement",
+    )
+    return table(headers, rows)
+
+
+def _compile(data: dict[str, Any]) -> str:
+    rows = [
+        (
+            data["backend"],
+            _spread(data["eager"]),
+            _spread(data["compiled"]),
+            f"{data['first_compiled_reply_s']:.1f}",
+            f"{data['speedup']:.2f}",
+        )
+    ]
+    return table(("backend", "eager s/reply", "compiled s/reply", "first compiled reply s", "speed-up"), rows)

@@ -28,12 +28,24 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import checkpoints as checkpoint_builder
-from benchmarks import comparison, dispatch, footprint, machine, report, startup
+from benchmarks import comparison, dispatch, footprint, machine, report, speed, startup
 from benchmarks.repl_side import isolated_environment
 from benchmarks.timing import Workload
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("startup", "dispatch", "first_token", "load", "memory", "compare", "decode_limit")
+SECTIONS = (
+    "startup",
+    "dispatch",
+    "first_token",
+    "load",
+    "memory",
+    "compare",
+    "decode_limit",
+    "first_reply",
+    "streaming",
+    "int8",
+    "compile",
+)
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -58,6 +70,13 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, metavar="N", help="measured runs per figure (default: 5, quick: 1)")
     parser.add_argument(
         "--new-tokens", type=int, metavar="N", help="tokens generated per reply (default: 32, quick: 4)"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        metavar="SECTION",
+        help=f"measure only these sections ({', '.join(SECTIONS)})",
     )
     return parser.parse_args(argv)
 
@@ -91,23 +110,38 @@ def main(argv: list[str] | None = None) -> int:
     sink = open(os.devnull, "w", encoding="utf-8")  # replies are rendered as to a terminal, then dropped
 
     per_process = {family: checkpoints[family] for family in workload.process_families}  # one process per run
-    results["startup"] = _section("start-up", lambda: startup.measure(checkpoints["mt0"], workload, home))
-    load_and_memory = _section("load time and memory", lambda: footprint.measure(per_process, workload, home))
-    results["load"], results["memory"] = _split(load_and_memory, 2)
-    end_to_end = _section("dispatch, end to end", lambda: dispatch.end_to_end(per_process, workload, home))
-    in_process_and_first_token = _section(
-        "dispatch in process, first token", lambda: dispatch.in_process(checkpoints, workload, sink)
-    )
-    in_process, results["first_token"] = _split(in_process_and_first_token, 2)
-    results["dispatch"] = {"in_process": in_process, "end_to_end": end_to_end}
-    results["compare"] = _section("/compare", lambda: comparison.measure(checkpoints, workload, sink))
-    bandwidth = _section(
-        "memory bandwidth", lambda: machine.memory_bandwidth(_bandwidth_bytes(workload), 3 if workload.quick else 7)
-    )
-    results["machine"]["memory_bandwidth"] = bandwidth
-    results["decode_limit"] = _section(
-        "decode limit", lambda: machine.decode_limits(checkpoints, bandwidth, _measured_rates(results))
-    )
+    wanted = set(args.only or SECTIONS)
+    if "startup" in wanted:
+        results["startup"] = _section("start-up", lambda: startup.measure(checkpoints["mt0"], workload, home))
+    if wanted & {"load", "memory"}:
+        load_and_memory = _section("load time and memory", lambda: footprint.measure(per_process, workload, home))
+        results["load"], results["memory"] = _split(load_and_memory, 2)
+    if wanted & {"dispatch", "first_token", "decode_limit"}:
+        end_to_end = _section("dispatch, end to end", lambda: dispatch.end_to_end(per_process, workload, home))
+        in_process_and_first_token = _section(
+            "dispatch in process, first token", lambda: dispatch.in_process(checkpoints, workload, sink)
+        )
+        in_process, results["first_token"] = _split(in_process_and_first_token, 2)
+        results["dispatch"] = {"in_process": in_process, "end_to_end": end_to_end}
+    if "compare" in wanted:
+        results["compare"] = _section("/compare", lambda: comparison.measure(checkpoints, workload, sink))
+    if "decode_limit" in wanted:
+        bandwidth = _section(
+            "memory bandwidth",
+            lambda: machine.memory_bandwidth(_bandwidth_bytes(workload), 3 if workload.quick else 7),
+        )
+        results["machine"]["memory_bandwidth"] = bandwidth
+        results["decode_limit"] = _section(
+            "decode limit", lambda: machine.decode_limits(checkpoints, bandwidth, _measured_rates(results))
+        )
+    if "first_reply" in wanted:
+        results["first_reply"] = _section("first reply", lambda: speed.first_reply(checkpoints, workload, home))
+    if "streaming" in wanted:
+        results["streaming"] = _section("streaming", lambda: speed.streaming(checkpoints, workload))
+    if "int8" in wanted:
+        results["int8"] = _section("int8", lambda: speed.int8(checkpoints, workload, args.cache, sink))
+    if "compile" in wanted:
+        results["compile"] = _section("torch.compile", lambda: speed.compiled(checkpoints, workload, sink))
     results["machine"]["load_average_end"] = list(os.getloadavg())
     results["seconds"] = time.perf_counter() - started
 
@@ -115,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(report.render(results), end="")
     print(f"figures written to {args.json} ({results['seconds']:.0f} s)")
-    return 1 if failed_sections(results) else 0
+    return 1 if failed_sections(results, args.only or SECTIONS) else 0
 
 
-def failed_sections(results: dict[str, Any]) -> list[str]:
-    failed = [name for name in SECTIONS if "error" in results.get(name, {"error": "missing"})]
+def failed_sections(results: dict[str, Any], wanted: tuple[str, ...] | list[str] = SECTIONS) -> list[str]:
+    failed = [name for name in wanted if "error" in results.get(name, {"error": "missing"})]
     failed += [f"dispatch.{part}" for part, data in results.get("dispatch", {}).items() if "error" in data]
     return failed
 

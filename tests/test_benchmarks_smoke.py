@@ -13,7 +13,20 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SECTIONS = ("machine", "startup", "dispatch", "first_token", "load", "memory", "compare", "decode_limit")
+SECTIONS = (
+    "machine",
+    "startup",
+    "dispatch",
+    "first_token",
+    "load",
+    "memory",
+    "compare",
+    "decode_limit",
+    "first_reply",
+    "streaming",
+    "int8",
+    "compile",
+)
 FAMILIES = ("mt0", "gpt2", "bert")
 
 
@@ -50,6 +63,10 @@ def test_quick_run_succeeds_and_prints_every_table(quick_run):
         "Peak resident memory",
         "/compare",
         "memory-bandwidth limit",
+        "First reply after launch",
+        "Streaming cost per step",
+        "int8 against fp32",
+        "torch.compile",
     ):
         assert title in finished.stdout
     assert results["mode"] == "quick"
@@ -105,3 +122,36 @@ def test_compare_and_decode_limit_cover_the_three_models(quick_run):
         limit = results["decode_limit"][family]
         assert limit["weight_bytes_per_step"] > 0 and limit["limit_steps_per_s"] > 0
     assert results["machine"]["memory_bandwidth"]["read"] > 0
+
+
+def test_first_reply_is_timed_with_and_without_preload_against_the_plain_script(quick_run):
+    first_reply = quick_run[1]["first_reply"]
+    for side in ("preload", "no_preload"):
+        assert first_reply[side]["first"]["median"] > 0 and first_reply[side]["second"]["median"] > 0
+        assert first_reply[side]["ratio"] > 0
+    assert first_reply["preload"]["target"] == 1.3
+    assert first_reply["plain"]["process"]["median"] > 0
+
+
+def test_streaming_cost_is_measured_for_both_streamers_at_each_length(quick_run):
+    streaming = quick_run[1]["streaming"]
+    assert sorted(streaming, key=int) == ["32", "1024", "4096"]
+    for row in streaming.values():
+        assert row["whole"] > 0 and row["incremental"] > 0
+
+
+def test_int8_is_measured_against_fp32_with_quality_for_every_model(quick_run):
+    int8 = quick_run[1]["int8"]
+    assert sorted(int8) == ["bert", "gpt2", "llama"]
+    for family, row in int8.items():
+        assert row["fp32"]["rate"] > 0 and row["int8"]["rate"] > 0 and row["speedup"] > 0
+        assert row["int8"]["weight_bytes"] > 0 and row["quality"]["logits_relative_error"] >= 0
+        agreement = row["quality"]["top5_overlap" if family == "bert" else "greedy_agreement"]
+        assert 0 <= agreement <= 1
+    assert int8["gpt2"]["int8"]["weight_bytes"] < int8["gpt2"]["fp32"]["weight_bytes"]
+    assert int8["gpt2"]["int8"]["peak_mib"] > 0 and int8["gpt2"]["target"] == 3.0
+
+
+def test_torch_compile_is_timed_against_eager(quick_run):
+    compiled = quick_run[1]["compile"]
+    assert compiled["eager"]["median"] > 0 and compiled["compiled"]["median"] > 0 and compiled["speedup"] > 0
