@@ -40,7 +40,7 @@ def load_model(spec, checkpoint, options):
 
 @hookimpl
 def tokenize(model, text, settings, history):
-    from repl.api import describe, encode_marking_added, split_added_ends
+    from repl.api import cut_to_fit, describe, encode_marking_added, split_added_ends
 
     tokenizer = model.tokenizer
     room = None if model.max_input_tokens is None else model.max_input_tokens - settings["max_new_tokens"]
@@ -58,8 +58,9 @@ def tokenize(model, text, settings, history):
     room = None if room is None else max(room - lead - tail, 1)
     notices = []
     if room is not None and len(ids) > room:
-        notices.append(f"input truncated to the last {room} tokens: {len(ids) - room} dropped from the start")
-        ids = ids[-room:]
+        kept, notice = cut_to_fit(ids, room)
+        notices.append(notice)
+        ids = ids[kept]
     if settings.get("context"):
         prefix, dropped = _context_prefix(model, history, None if room is None else room - len(ids))
         if dropped:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from repl.hf import (
         FAMILY_NAMES,
         added_by_tokenizer,
+        cut_to_fit,
         decode_text,
         decoder_start,
         describe,
@@ -77,6 +78,7 @@ _LAZY = {
             "encode_marking_added",
             "split_added_ends",
             "encode_cut_at_end",
+            "cut_to_fit",
             "decoder_start",
             "forced_first_token",
             "decode_text",
@@ -146,6 +148,7 @@ __all__ = [  # noqa: RUF022 (grouped the way docs/plugins.md lists them, not sor
     "encode_marking_added",
     "split_added_ends",
     "encode_cut_at_end",
+    "cut_to_fit",
     "decoder_start",
     "forced_first_token",
     "decode_text",

@@ -11,6 +11,8 @@ import traceback
 from collections.abc import Iterable
 from typing import Any
 
+from prompt_toolkit.clipboard import InMemoryClipboard
+
 from repl.api import LoadedModel, ModelError
 from repl.claims import Claim, settle
 from repl.commands import BUILTIN_MODULES
@@ -33,6 +35,7 @@ class Repl:
         self.show_stats = False
         self.broadcast_to: list[str] | None = None
         self.transcript: Transcript | None = None
+        self.clipboard = InMemoryClipboard()  # the prompt's too: Ctrl-Y pastes what /copy took
         self.commands = CommandRegistry()
         for module in BUILTIN_MODULES:
             self.commands.add_module(module)
@@ -103,7 +106,7 @@ class Repl:
             raise PluginError(found.plugin, f"/{found.name}", describe_exception(exc)) from exc
         if isinstance(answer, Result):
             return answer
-        return Result(text="" if answer is None else str(answer))
+        return Result(text="" if answer is None else str(answer), confirmation=found.confirms)
 
     def unknown_command_message(self, name: str) -> str:
         hint = self.commands.nearest(name)
@@ -118,26 +121,46 @@ class Repl:
 
     def turn(self, name: str, text: str, stream: bool = True) -> Turn:
         self._announce_load(name)
+        spec = self.session.spec(name)
+
+        def describe() -> str:
+            return f"{spec.name} is answering" if spec.name in self.session.loaded else f"loading {spec.name}"
+
         live = stream and not self.renderer.json_mode
-        turn = run_turn(
-            self.session,
-            name,
-            text,
-            self.renderer.stream if live else None,
-            self.renderer.aside if live else None,
-            self.renderer.notice,
-        )
+        with self.renderer.working(describe) as working:
+
+            def write(chunk: str) -> None:
+                working.stop()  # the reply takes the spinner's line
+                self.renderer.stream(chunk)
+
+            def aside(chunk: str) -> None:
+                working.stop()
+                self.renderer.aside(chunk)
+
+            turn = run_turn(
+                self.session,
+                name,
+                text,
+                write if live else None,
+                aside if live else None,
+                self.renderer.notice,
+            )
         if self.transcript is not None:
             self.transcript.record(turn)
         return turn
 
     def load(self, name: str, checkpoint: str | None = None) -> LoadedModel:
         """The named model, loaded now; with `checkpoint`, that checkpoint in place of the model's own."""
-        if checkpoint is None:
-            self._announce_load(name)
-            return self.session.model(name)
-        self._announce_load(name, checkpoint)
-        return self.session.replace_checkpoint(name, checkpoint)
+        with self.renderer.working(lambda: f"loading {self.session.spec(name).name}"):
+            if checkpoint is None:
+                self._announce_load(name)
+                return self.session.model(name)
+            self._announce_load(name, checkpoint)
+            return self.session.replace_checkpoint(name, checkpoint)
+
+    def width(self) -> int | None:
+        """Columns that command output is laid out in; None when it is not a terminal (lines stay whole)."""
+        return self.renderer.width()
 
     def _announce_load(self, name: str, checkpoint: str | None = None) -> None:
         spec = self.session.spec(name)
@@ -172,7 +195,7 @@ class Repl:
             )
         if not rows:
             return "no model is registered: see /plugins"
-        return table(("model", "family", "checkpoint", "aliases", "loaded"), rows)
+        return table(("model", "family", "checkpoint", "aliases", "loaded"), rows, self.width())
 
     # -- driving ----------------------------------------------------------------
 
@@ -202,7 +225,7 @@ class Repl:
         spec = self.session.active_spec()
         loaded = self.session.loaded.get(spec.name)
         facts["model"] = spec.name
-        facts["device"] = f"{loaded.device} {loaded.dtype}" if loaded else "not loaded"
+        facts["device"] = f"{loaded.device} {loaded.dtype}" if loaded else None
         values = self.session.settings_of(spec.name)
         for key in ("max_new_tokens", "do_sample", "temperature", "num_beams", "top_k", "context"):
             if key in values:

@@ -243,7 +243,12 @@ def _config_command(action: str, config: config_module.Config) -> int:
     if action == "path":
         print(config.path or paths.config_file())
     elif action == "show":
-        print(config_module.show(config))
+        from repl.plugins import create_host
+        from repl.session import Session
+
+        host = create_host()
+        active = Session(host, active=config_module.default_model(config, host)).active
+        print(config_module.show(config, active))
     else:
         print(config_module.EXAMPLE, end="")
     return EXIT_OK
@@ -251,15 +256,18 @@ def _config_command(action: str, config: config_module.Config) -> int:
 
 def _run(args: argparse.Namespace, config: config_module.Config, session) -> int:
     from repl.app import Repl
-    from repl.render import Renderer
+    from repl.render import Renderer, colour_wanted
 
-    repl = Repl(session, Renderer(json_mode=args.json), debug=args.debug)
+    batch = bool(args.execute) or not sys.stdin.isatty()
+    at_terminal = not batch and sys.stdout.isatty()
+    renderer = Renderer(json_mode=args.json, terminal=at_terminal, colour=at_terminal and colour_wanted(sys.stdout))
+    repl = Repl(session, renderer, debug=args.debug)
     if config.log and not args.no_log:
         from repl.paths import transcript_file
         from repl.transcript import Transcript
 
         repl.transcript = Transcript(transcript_file(), repl.renderer.notice)
-    if args.execute or not sys.stdin.isatty():
+    if batch:
         from repl.lines import batch_lines, replace_undecodable
 
         for problem in session.host.take_problems():
@@ -289,13 +297,16 @@ def _stdin_lines():
 
 
 def _banner(repl) -> None:
+    from repl.textlayout import wrap_paragraph
+
     session = repl.session
     if session.active is not None:
         spec = session.active_spec()
-        repl.renderer.out.write(
+        banner = (
             f"modelrepl {_version()}: {spec.name} ({spec.family}, {session.checkpoint_of(spec.name)}) is active. "
-            "/help lists commands, Ctrl-D quits.\n"
+            "/help lists commands, Ctrl-D quits."
         )
+        repl.renderer.out.write(wrap_paragraph(banner, repl.width()) + "\n")
     for problem in session.host.take_problems():
         repl.renderer.notice(problem)
 

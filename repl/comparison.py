@@ -42,7 +42,7 @@ def compare_result(repl: Repl, names: list[str], text: str) -> Result:
         return Result(records=records, error=error)
     blocks = [(turn.model, block_body(turn)) for turn in turns]
     width = shutil.get_terminal_size().columns
-    text = layout_blocks(blocks, width) + "\n\n" + stats_table(turns)
+    text = layout_blocks(blocks, width) + "\n\n" + stats_table(turns, repl.width())
     parting = divergence_lines(turns, parted)
     return Result(text=text + ("\n\n" + "\n".join(parting) if parting else ""), error=error)
 
@@ -68,8 +68,8 @@ def block_body(turn: Turn) -> str:
     return "\n".join(lines)
 
 
-def stats_table(turns: list[Turn]) -> str:
-    return table(STATS_HEADERS, [(turn.model, turn.checkpoint, *_stats_cells(turn)) for turn in turns])
+def stats_table(turns: list[Turn], width: int | None = None) -> str:
+    return table(STATS_HEADERS, [(turn.model, turn.checkpoint, *_stats_cells(turn)) for turn in turns], width)
 
 
 def _stats_cells(turn: Turn) -> tuple[str, ...]:

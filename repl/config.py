@@ -175,11 +175,18 @@ def apply_model_settings(config: Config, session: Any) -> None:
             session.quantization[name] = mode
 
 
-def show(config: Config) -> str:
-    lines = [f"# {config.path or 'no config file: defaults'}"]
+def show(config: Config, default_model: str | None = None) -> str:
+    """The values in force, as TOML: the file's, and the defaults for what it leaves out.
+
+    `default_model` is the model that answers first when the file names none.
+    """
+    head = f"# {config.path}" if config.path else f"# no config file ({paths.config_file()}): the defaults are in force"
+    lines = [head]
     shown = ("default_model", "device", "dtype", "stream", "history_size", "log", "system", "offload_dir", "preload")
     for key in shown:
         value = getattr(config, key)
+        if key == "default_model" and value is None:
+            value = default_model
         if value is not None:
             lines.append(f"{key} = {_toml_value(value)}")
     if config.max_memory:

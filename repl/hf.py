@@ -6,8 +6,9 @@ hooks, never at module level: start-up stays instant.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +196,46 @@ def _pickle_refusal(checkpoint: str) -> str:
     )
 
 
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Silence transformers while it loads: no LOAD REPORT table, no "Loading weights" bars.
+
+    What matters reaches the user as modelrepl's own message (a refusal names
+    the missing weights), and the REPL shows one progress line of its own.
+    Both switches are transformers' process-wide ones, so they are restored after.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    verbosity = transformers_logging.get_verbosity()
+    bars = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bars:
+            transformers_logging.enable_progress_bar()
+
+
 def load(
+    spec: ModelSpec,
+    checkpoint: str,
+    options: LoadOptions,
+    *,
+    auto_class: Any = None,
+    accepts: Callable[[Any], bool] | None = None,
+    needs_head: bool = True,
+) -> LoadedModel:
+    """Load a checkpoint of `spec.family` with the matching Auto class, safely, and quietly (`quiet_loading`).
+
+    See `_load_checked` for what is refused.
+    """
+    with quiet_loading():
+        return _load_checked(spec, checkpoint, options, auto_class=auto_class, accepts=accepts, needs_head=needs_head)
+
+
+def _load_checked(
     spec: ModelSpec,
     checkpoint: str,
     options: LoadOptions,
@@ -413,10 +453,9 @@ def encode_marking_added(tokenizer: Any, text: str) -> tuple[list[int], list[boo
 def encode_cut_at_end(model: LoadedModel, text: str, keep_id: int | None = None) -> tuple[list[Token], list[str]]:
     """The tokens the model sees for `text`, and notices.
 
-    A line longer than the model takes is cut from the end of what was typed,
-    keeping the special tokens the tokenizer puts around it (BERT's `[SEP]`,
-    mBART's `</s> en_XX`); a cut that would drop a `keep_id` token (BERT's
-    mask) is refused instead, as is a line with no readable text.
+    A line longer than the model takes is cut by the rule every family follows
+    (`cut_to_fit`), keeping the special tokens the tokenizer put around it; a
+    line with no readable text is refused.
     """
     tokenizer = model.tokenizer
     ids, added = encode_marking_added(tokenizer, text)
@@ -426,16 +465,11 @@ def encode_cut_at_end(model: LoadedModel, text: str, keep_id: int | None = None)
     limit = model.max_input_tokens
     if limit is not None and len(ids) > limit:
         lead, body, tail = split_added_ends(ids, added)
-        room = max(limit - lead - tail, 0)
-        kept = ids[:lead] + body[:room] + ids[len(ids) - tail :]
-        kept_added = added[: lead + room] + added[len(added) - tail :]
-        if keep_id is not None and kept.count(keep_id) < ids.count(keep_id):
-            raise ModelError(
-                f"the line has {len(ids)} tokens, more than {model.spec.name}'s {limit}, and cutting it would drop "
-                f"a {tokenizer.convert_ids_to_tokens(keep_id)}; shorten it"
-            )
-        notices.append(f"input truncated to {limit} tokens: {len(ids) - limit} dropped from the end")
-        ids, added = kept, kept_added
+        keep_name = tokenizer.convert_ids_to_tokens(keep_id) if keep_id is not None else ""
+        kept, notice = cut_to_fit(body, max(limit - lead - tail, 1), keep_id, keep_name, limit)
+        ids = ids[:lead] + body[kept] + ids[len(ids) - tail :]
+        added = added[:lead] + [False] * len(body[kept]) + added[len(added) - tail :]
+        notices.append(notice)
     return describe(tokenizer, ids, added), notices
 
 
@@ -444,6 +478,35 @@ def split_added_ends(ids: list[int], added: list[bool]) -> tuple[int, list[int],
     lead = next((i for i, was_added in enumerate(added) if not was_added), len(added))
     tail = next((i for i, was_added in enumerate(reversed(added)) if not was_added), 0)
     return lead, ids[lead : len(ids) - tail], tail
+
+
+def cut_to_fit(
+    ids: list[int], room: int, keep_id: int | None = None, keep_name: str = "", limit: int | None = None
+) -> tuple[slice, str]:
+    """Which of a long line's tokens to keep, and the notice that says what was cut.
+
+    One rule for every family: the start of the line (where the instruction is)
+    is kept and the end is cut; a model that needs certain tokens (BERT's
+    `[MASK]`, `keep_id`) keeps the stretch centred on them instead when the
+    end would drop one. ModelError when they lie further apart than `room`.
+    The notice names `limit`, the model's whole input with its special tokens
+    (default: `room`).
+    """
+    cut, limit = len(ids) - room, limit or room
+    wanted = [position for position, token in enumerate(ids) if token == keep_id] if keep_id is not None else []
+    if not wanted or wanted[-1] < room:
+        return slice(0, room), f"input truncated to {limit} tokens: {cut} dropped from the end"
+    if wanted[-1] - wanted[0] >= room:
+        raise ModelError(
+            f"the {keep_name}s are {wanted[-1] - wanted[0] + 1} tokens apart, more than fit in {room}; shorten the line"
+        )
+    centred = (wanted[0] + wanted[-1] - room) // 2
+    start = min(max(centred, wanted[-1] - room + 1, 0), wanted[0], len(ids) - room)
+    return (
+        slice(start, start + room),
+        f"input truncated to {limit} tokens around the {keep_name}: {start} dropped from the start, "
+        f"{cut - start} from the end",
+    )
 
 
 def decoder_start(model: Any, tokenizer: Any) -> Token | None:

@@ -19,6 +19,34 @@ def replace_undecodable(text: str) -> str:
     return _UNDECODABLE.sub("\ufffd", text)
 
 
+def block_is_open(text: str) -> bool:
+    """Whether `text` starts a `\"\"\"` block that it does not close yet."""
+    stripped = text.strip()
+    if not stripped.startswith(BLOCK_FENCE):
+        return False
+    return len(stripped) < 2 * len(BLOCK_FENCE) or not stripped.endswith(BLOCK_FENCE)
+
+
+def unwrap_block(text: str) -> str:
+    """The input a whole `\"\"\"` block stands for, as typed at the prompt in one piece.
+
+    The fences go, and with them the line breaks right after the opening one and
+    before the closing one, as `join_blocks` does line by line; other text is unchanged.
+    """
+    stripped = text.strip()
+    if not stripped.startswith(BLOCK_FENCE) or block_is_open(text):
+        return text
+    body = stripped[len(BLOCK_FENCE) : -len(BLOCK_FENCE)]
+    if "\n" not in body:
+        return body
+    lines = body.split("\n")
+    if not lines[0].strip():
+        lines = lines[1:]
+    if lines and not lines[-1].strip():
+        lines = lines[:-1]
+    return "\n".join(lines)
+
+
 def join_blocks(read: Callable[[bool], str]) -> Iterator[str]:
     """Lines as the REPL evaluates them: a block between two `\"\"\"` lines is one input.
 

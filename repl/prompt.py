@@ -1,4 +1,8 @@
-"""Reading input at a terminal: prompt_toolkit history, completion, key bindings, toolbar."""
+"""Reading input at a terminal: the PromptSession with history, completion, keys, toolbar and colour.
+
+The pieces live beside it: `repl.completion`, `repl.keys`, `repl.toolbar`;
+the colours are `repl.render`'s style.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,23 @@ from typing import TYPE_CHECKING
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
-from prompt_toolkit.completion import Completer, Completion
+from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import History
-from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import patch_stdout
 
-from repl import settings as settings_module
-from repl.lines import join_blocks, replace_undecodable
-from repl.render import seconds
+from repl.completion import ReplCompleter
+from repl.keys import key_bindings
+from repl.lines import replace_undecodable, unwrap_block
+from repl.render import style
 from repl.storage import StorageError, write_atomic
+from repl.terminal import keys_not_echoed
+from repl.toolbar import toolbar
 
 if TYPE_CHECKING:
     from repl.app import Repl
 
-MODEL_ARGUMENT_COMMANDS = {"use", "load", "unload", "retry", "compare", "tokens"}
-EXTRA_WORDS = {"compare": ["off", "--"], "tokens": ["last", "--"], "session": ["save", "open", "list", "replay"]}
-ON_OFF_COMMANDS = {"context", "stats"}
+CONTINUATION = "... "
 
 
 class AtomicFileHistory(History):
@@ -64,88 +69,24 @@ class AtomicFileHistory(History):
             self.on_error(str(exc))
 
 
-class ReplCompleter(Completer):
-    """Completes command names, model names, setting names and their values."""
-
-    def __init__(self, repl: Repl):
-        self.repl = repl
-
-    def get_completions(self, document, complete_event):
-        text = document.text_before_cursor
-        if not text.startswith("/") or text.startswith("//") or "\n" in text:
-            return
-        words = text.split(" ")
-        current = words[-1]
-        for word in self._candidates(words):
-            if word.startswith(current) and word != current:
-                yield Completion(word, start_position=-len(current))
-
-    def _candidates(self, words: list[str]) -> list[str]:
-        if len(words) == 1:
-            return ["/" + name for name in self.repl.commands.names()]
-        command = self.repl.commands.find(words[0][1:])
-        if command is None:
-            return []
-        position = len(words) - 1
-        session = self.repl.session
-        if command.name == "help":
-            return self.repl.commands.names() if position == 1 else []
-        if command.name in ON_OFF_COMMANDS:
-            return ["on", "off"] if position == 1 else []
-        if command.name == "set" and session.active is not None:
-            spec = session.active_spec()
-            if position == 1:
-                return [s.name for s in settings_module.all_settings(spec)]
-            setting = settings_module.find_setting(spec, words[1])
-            if position == 2 and setting is not None:
-                return ["on", "off"] if setting.kind is bool else list(setting.choices)
-            return []
-        names: list[str] = []
-        if command.name in MODEL_ARGUMENT_COMMANDS:
-            for spec in session.host.models().values():
-                names += [spec.name, *spec.aliases]
-        return names + EXTRA_WORDS.get(command.name, [])
-
-
-def _key_bindings() -> KeyBindings:
-    bindings = KeyBindings()
-
-    @bindings.add("escape", "enter")
-    def _newline(event):
-        """Esc-Enter starts a new line instead of sending."""
-        event.current_buffer.insert_text("\n")
-
-    return bindings
-
-
-def _toolbar(repl: Repl) -> Callable[[], str]:
-    def render() -> str:
-        facts = repl.toolbar_facts()
-        if not facts:
-            return " no model "
-        last = facts.pop("last", None)
-        parts = [f"{facts.pop('model')} on {facts.pop('device')}"]
-        parts += [f"{key}={settings_module.format_value(value)}" for key, value in facts.items()]
-        if last is not None:
-            rate = "-" if last.tokens_per_s is None else f"{last.tokens_per_s:.1f} tok/s"
-            parts.append(f"last: {last.new_tokens} tok, ttft {seconds(last.ttft)}, {rate}, {last.stop_reason}")
-        return " " + " | ".join(parts) + " "
-
-    return render
-
-
 class TerminalReader:
-    """Reads lines from the terminal with history, suggestions, completion and a toolbar."""
+    """Reads inputs from the terminal with history, suggestions, completion and a toolbar."""
 
     def __init__(self, repl: Repl, history_path: Path, history_size: int):
         self.repl = repl
+        colour = repl.renderer.colour
         self.prompt_session = PromptSession(
             history=AtomicFileHistory(history_path, history_size, repl.renderer.notice),
             auto_suggest=AutoSuggestFromHistory(),
             completer=ReplCompleter(repl),
             complete_while_typing=False,
-            key_bindings=_key_bindings(),
-            bottom_toolbar=_toolbar(repl),
+            key_bindings=key_bindings(),
+            bottom_toolbar=toolbar(repl),
+            prompt_continuation=CONTINUATION,
+            enable_open_in_editor=True,
+            clipboard=repl.clipboard,
+            style=style() if colour else None,
+            color_depth=None if colour else ColorDepth.MONOCHROME,
         )
 
     def when_shown(self, callback: Callable[[], None]) -> None:
@@ -157,16 +98,20 @@ class TerminalReader:
 
         self.prompt_session.app.after_render += once
 
-    def _read(self, continued: bool) -> str:
-        prompt = "... " if continued else f"{self.repl.session.active or 'modelrepl'}> "
+    def prompt_text(self) -> FormattedText:
+        """`gpt2> `, or `gpt2+bert> ` while every line goes to several models."""
+        names = self.repl.broadcast_to or [self.repl.session.active or "modelrepl"]
+        return FormattedText([("class:prompt.model", "+".join(names)), ("", "> ")])
+
+    def _read(self) -> str:
         with patch_stdout(raw=True):
-            return replace_undecodable(self.prompt_session.prompt(prompt))
+            return replace_undecodable(self.prompt_session.prompt(self.prompt_text()))
 
     def lines(self) -> Iterator[str]:
-        """Yields inputs; Ctrl-C at the prompt clears the line, Ctrl-D ends."""
+        """Yields inputs (a `\"\"\"` block whole); Ctrl-C at the prompt clears the line, Ctrl-D ends."""
         while True:
             try:
-                yield from join_blocks(self._read)
+                yield unwrap_block(self._read())
             except KeyboardInterrupt:
                 continue
             except EOFError:
@@ -176,7 +121,8 @@ class TerminalReader:
 def interact(repl: Repl, reader: TerminalReader) -> None:
     for line in reader.lines():
         try:
-            if repl.handle(line).quit:
-                return
+            with keys_not_echoed():
+                if repl.handle(line).quit:
+                    return
         except KeyboardInterrupt:  # a Ctrl-C that lands between evaluation and the next prompt
             continue

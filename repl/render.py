@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import shutil
 import sys
+from collections.abc import Callable, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
 from repl.results import turn_record
-from repl.textlayout import one_line, table
+from repl.terminal import Working
+from repl.textlayout import one_line, table, wrap_paragraph
+
+# Colours by role, through prompt_toolkit styles: the prompt uses the same names.
+STYLE_RULES = {
+    "error": "ansired",
+    "note": "ansibrightblack",
+    "prompt.model": "ansicyan bold",
+    "bottom-toolbar": "noreverse bg:ansibrightblack fg:ansiwhite",
+}
+DEFAULT_WIDTH = 80
 
 if TYPE_CHECKING:
     from repl.plugins import PluginHost
@@ -54,14 +67,25 @@ def shown_reply(turn: Turn) -> str:
     return turn.display or turn.output or EMPTY_REPLY
 
 
-def plugins_table(host: PluginHost) -> str:
+def plugins_table(host: PluginHost, width: int | None = None) -> str:
     rows = [
         (s.name, s.version or "-", ", ".join(s.hooks) or "-", s.state)
         for s in sorted(host.statuses.values(), key=lambda s: s.name)
     ]
     if not rows:
         return "no plugins are installed"
-    return table(("plugin", "version", "hooks", "status"), rows)
+    return table(("plugin", "version", "hooks", "status"), rows, width)
+
+
+def style():
+    from prompt_toolkit.styles import Style
+
+    return Style.from_dict(STYLE_RULES)
+
+
+def colour_wanted(stream: IO[str], environ: Mapping[str, str] = os.environ) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return bool(stream.isatty()) and not environ.get("NO_COLOR")
 
 
 # SGR codes for faint text and back to normal intensity.
@@ -74,13 +98,32 @@ class Renderer:
     A reply's aside (a model's reasoning: streamed through `aside`, or
     ``data["reasoning"]`` of a finished turn) is shown before the reply, on
     lines of its own, dimmed on a terminal that takes colour.
+
+    `terminal` marks an interactive session at a terminal, where confirmations
+    share the screen with replies and `colour` may be on; otherwise (batch
+    mode) confirmations go to stderr, so stdout holds only replies.
     """
 
-    def __init__(self, out: IO[str] | None = None, err: IO[str] | None = None, json_mode: bool = False):
+    def __init__(
+        self,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+        json_mode: bool = False,
+        terminal: bool = False,
+        colour: bool = False,
+    ):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.json_mode = json_mode
         self.aside_open = False  # streamed aside text waits for a line break before the reply
+        self.terminal = terminal
+        self.colour = colour and not json_mode
+
+    def width(self) -> int:
+        """Columns to lay text out in: the terminal's, or DEFAULT_WIDTH for a file or pipe."""
+        if not self.terminal:
+            return DEFAULT_WIDTH
+        return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
 
     def stream(self, text: str) -> None:
         self._close_aside()
@@ -103,17 +146,40 @@ class Renderer:
             return text
         return _DIM + text + _UNDIM
 
+    def working(self, describe: Callable[[], str]) -> Working:
+        """A spinner while a model loads or computes, on a terminal only (never in batch or JSON output)."""
+        return Working(self.out if self.terminal and not self.json_mode else None, describe)
+
+    def copy_to_terminal(self, text: str) -> None:
+        """Put `text` on the terminal's clipboard with the OSC 52 escape, which also works over SSH."""
+        if self.terminal:
+            self.out.write(f"\x1b]52;c;{base64.b64encode(text.encode('utf-8')).decode('ascii')}\x07")
+            self.out.flush()
+
     def problem(self, message: str) -> None:
         """A one-line message about something that went wrong."""
         if self.json_mode:
             self._json({"error": one_line(message)})
         else:
-            self.err.write(f"error: {one_line(message)}\n")
-            self.err.flush()
+            self._styled(self.err, "error", f"error: {one_line(message)}")
 
     def notice(self, message: str) -> None:
-        self.err.write(f"note: {one_line(message)}\n")
-        self.err.flush()
+        self._styled(self.err, "note", f"note: {one_line(message)}")
+
+    def _styled(self, stream: IO[str], role: str, line: str) -> None:
+        """One line in the colour of its role (see STYLE_RULES) when colour is on."""
+        if not self.colour:
+            stream.write(line + "\n")
+            stream.flush()
+            return
+        from prompt_toolkit import print_formatted_text
+        from prompt_toolkit.data_structures import Size
+        from prompt_toolkit.formatted_text import FormattedText
+        from prompt_toolkit.output.vt100 import Vt100_Output
+
+        stream.flush()
+        output = Vt100_Output(stream, lambda: Size(rows=24, columns=self.width()))
+        print_formatted_text(FormattedText([(f"class:{role}", line)]), style=style(), output=output)
 
     def show(self, result: Result, show_stats: bool = False) -> None:
         if self.json_mode:
@@ -123,7 +189,12 @@ class Renderer:
 
     def _show_text(self, result: Result, show_stats: bool) -> None:
         if result.text:
-            self.out.write(result.text.rstrip("\n") + "\n")
+            text = result.text.rstrip("\n")
+            if result.confirmation:  # a reply or a table keeps its lines; a confirmation wraps at spaces
+                text = "\n".join(wrap_paragraph(line, self.width()) for line in text.splitlines())
+            shown_on = self.err if result.confirmation and not self.terminal else self.out
+            shown_on.write(text + "\n")
+            shown_on.flush()
         for turn in result.turns:
             self._turn_text(turn, show_stats, labelled=len(result.turns) > 1)
         if result.error:

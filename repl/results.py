@@ -114,6 +114,9 @@ class Result:
     records: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     quit: bool = False
+    # The text only confirms what a command did (`gpt2: max_new_tokens = 5`): batch mode writes
+    # it to stderr, so that stdout holds only what was asked for.
+    confirmation: bool = False
 
     @property
     def ok(self) -> bool:

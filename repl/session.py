@@ -48,6 +48,9 @@ class Session:
         # One lock per model name: a load started by the warm start and a line's load never run twice.
         self._load_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        # Per model, the number of turns there were when its `context` was last turned on:
+        # the conversation it is given starts there.
+        self.context_from: dict[str, int] = {}
         self.active = self._default_active(active)
 
     def _default_active(self, wanted: str | None) -> str | None:
@@ -221,6 +224,8 @@ class Session:
         """Change one setting of one model; ValueError if refused, a warning if it has no effect."""
         spec = self.spec(name)
         updated, warning = settings_module.change(spec, self.settings_of(spec.name), key, value)
+        if key == "context" and updated[key] and not self.settings_of(spec.name).get(key):
+            self.context_from[spec.name] = len(self.turns)
         self.settings[spec.name] = updated
         return warning
 
@@ -236,8 +241,10 @@ class Session:
     # -- turns ------------------------------------------------------------------
 
     def history(self, name: str) -> list[tuple[str, str]]:
-        """Earlier (input, output) pairs of one model since the last /clear."""
-        return [(t.input, t.output) for t in self.turns if t.model == name and t.ok]
+        """Earlier (input, output) pairs of one model since the last /clear, or since its context was turned on."""
+        since = self.turns[self.context_from.get(name, 0) :]
+        return [(t.input, t.output) for t in since if t.model == name and t.ok]
 
     def clear(self) -> None:
         self.turns.clear()
+        self.context_from.clear()

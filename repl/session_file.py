@@ -313,6 +313,7 @@ def restore(session: Session, saved: SavedSession) -> list[str]:
         if loaded is not None and loaded.checkpoint != checkpoint:
             session.unload(name)
     session.turns[:] = saved.turns
+    session.context_from.clear()  # a restored conversation starts at its first turn
     session.active = staged.active
     return staged.notes
 

@@ -13,6 +13,9 @@ from typing import Any
 # Side by side only when every column still fits a short sentence per line.
 MIN_COLUMN_WIDTH = 28
 COLUMN_GAP = " | "
+TABLE_GAP = "  "
+# A table column wraps no narrower than this: narrower, words would be cut.
+MIN_TABLE_COLUMN = 8
 
 
 def one_line(message: str) -> str:
@@ -48,13 +51,52 @@ def wrap(line: str, width: int) -> list[str]:
     return rows
 
 
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], width: int | None = None) -> str:
+    """Columns padded to line up; with `width`, the widest columns wrap (at spaces) until the table fits."""
     text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
     widths = [max([cells(h)] + [cells(r[i]) for r in text_rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(pad(h, w) for h, w in zip(headers, widths)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(pad(c, w) for c, w in zip(row, widths)).rstrip() for row in text_rows]
+    if width is not None:
+        widths = _fit(widths, text_rows, width - len(TABLE_GAP) * (len(widths) - 1))
+    lines = _table_row(headers, widths)
+    lines.append(TABLE_GAP.join("-" * w for w in widths))
+    for row in text_rows:
+        lines += _table_row(row, widths)
     return "\n".join(lines)
+
+
+def _fit(widths: list[int], rows: list[list[str]], room: int) -> list[int]:
+    """Column widths that add up to `room`, narrowing the widest first.
+
+    A column first narrows only down to its longest word, so that words stay
+    whole; only if that is not enough are words cut, down to MIN_TABLE_COLUMN.
+    """
+    widths = list(widths)
+    longest_word = [
+        max([MIN_TABLE_COLUMN] + [cells(word) for row in rows for word in row[i].split()]) for i in range(len(widths))
+    ]
+    for floors in (longest_word, [MIN_TABLE_COLUMN] * len(widths)):
+        while sum(widths) > room:
+            narrowable = [i for i in range(len(widths)) if widths[i] > floors[i]]
+            if not narrowable:
+                break
+            widths[max(narrowable, key=lambda i: widths[i])] -= 1
+    return widths
+
+
+def _table_row(row: Sequence[str], widths: list[int]) -> list[str]:
+    """One row of cells as one or more lines, each cell wrapped to its column."""
+    wrapped = [wrap(cell, width) for cell, width in zip(row, widths)]
+    height = max(len(lines) for lines in wrapped)
+    return [
+        TABLE_GAP.join(pad(lines[i] if i < len(lines) else "", width) for lines, width in zip(wrapped, widths)).rstrip()
+        for i in range(height)
+    ]
+
+
+def wrap_paragraph(text: str, width: int, indent: int = 0) -> str:
+    """`text` wrapped to `width` columns, at spaces; lines after the first indented by `indent`."""
+    rows = wrap(text, max(width - indent, MIN_TABLE_COLUMN))
+    return ("\n" + " " * indent).join(rows)
 
 
 def layout_blocks(blocks: list[tuple[str, str]], width: int) -> str:

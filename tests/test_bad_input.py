@@ -103,18 +103,16 @@ USAGES = {
     "/set max_new_tokens": "usage: /set KEY VALUE",
     "/set max_new_tokens 3 4": "usage: /set KEY VALUE",
     '/set max_new_tokens "3': "cannot read the arguments (No closing quotation); usage: /set KEY VALUE",
-    "/stats": "usage: /stats on|off",
-    "/stats maybe": "usage: /stats on|off",
+    "/stats maybe": "usage: /stats [on|off]",
     "/context on off": "usage: /context on|off",
     "/context 1": "usage: /context on|off",
     "/models all": "usage: /models",
-    "/show gpt2": "usage: /show",
+    "/show gpt2 mt0": "usage: /show [NAME]",
     "/plugins all": "usage: /plugins",
-    "/help set use": "usage: /help [COMMAND]",
+    "/help set use": "usage: /help [COMMAND|set]",
     "/quit now": "usage: /quit",
     "/tokens": "usage: /tokens",
     "/tokens gpt2 --": "usage: /tokens",
-    "/retry": "usage: /retry",
     "/session": "usage: /session",
     "/history x": "usage: /history",
 }
@@ -266,7 +264,7 @@ def test_stdin_with_invalid_utf8_nul_control_characters_and_a_200000_character_l
         "error: unknown command /\\x1b[2J; try /help",
         "error: max_new_tokens takes a whole number from 1 to 100000, not '\ufffd'",
     ]
-    assert "note: input truncated to the last 126 tokens:" in stderr
+    assert "note: input truncated to 126 tokens:" in stderr
     transcript = paths.transcript_file().read_text(encoding="utf-8")
     turns = [json.loads(line) for line in transcript.splitlines()]
     assert [turn["input"] for turn in turns] == [

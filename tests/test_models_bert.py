@@ -74,8 +74,15 @@ def test_truncation_keeps_masks_or_refuses(builtin_repl):
     kept = tokenize(repl.session, "bert", "[MASK] " + words)
     assert len(kept.input_ids) == 64 and kept.tokens[-1].piece == "[SEP]"
     assert kept.notices[0].startswith("input truncated to 64 tokens")
+    at_end = tokenize(repl.session, "bert", words + "[MASK] .")  # the end is cut, but not the mask
+    assert len(at_end.input_ids) == 64 and at_end.tokens[-1].piece == "[SEP]"
+    assert at_end.tokens[0].piece == "[CLS]"
+    assert sum(token.piece == "[MASK]" for token in at_end.tokens) == 1
+    assert "around the [MASK]" in at_end.notices[0] and "dropped from the start" in at_end.notices[0]
     (turn,) = repl.evaluate(words + "[MASK]").turns
-    assert "cutting it would drop a [MASK]" in turn.error
+    assert turn.ok and turn.data["candidates"]
+    (turn,) = repl.evaluate("[MASK] " + words + "[MASK]").turns
+    assert "the [MASK]s are" in turn.error and "shorten the line" in turn.error
 
 
 def test_settings_that_do_not_apply_are_refused_with_a_reason(builtin_repl):

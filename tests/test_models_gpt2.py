@@ -27,7 +27,7 @@ def test_reply_is_decoded_from_new_ids_and_stops_at_endoftext(taught_repl):
     assert turn.stats.input_tokens == len(tokenizer("Say hi in Chinese:").input_ids)
 
 
-def test_long_input_keeps_the_most_recent_tokens(builtin_repl):
+def test_long_input_keeps_the_start_as_every_family_does(builtin_repl):
     repl = builtin_repl(active="gpt2")
     repl.session.set("gpt2", "max_new_tokens", "8")
     line = " ".join(str(n) for n in range(200))
@@ -35,9 +35,9 @@ def test_long_input_keeps_the_most_recent_tokens(builtin_repl):
     tokenizer = repl.session.loaded["gpt2"].tokenizer
     full = tokenizer(line).input_ids
     room = 128 - 8
-    assert encoding.input_ids == full[-room:]
+    assert encoding.input_ids == full[:room]
     (notice,) = encoding.notices
-    assert notice == f"input truncated to the last {room} tokens: {len(full) - room} dropped from the start"
+    assert notice == f"input truncated to {room} tokens: {len(full) - room} dropped from the end"
 
 
 def test_max_new_tokens_that_leaves_no_room_is_refused(builtin_repl):

@@ -3,7 +3,8 @@
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.document import Document
 
-from repl.prompt import ReplCompleter, TerminalReader
+from repl.completion import ReplCompleter
+from repl.prompt import TerminalReader
 
 
 def completions(repl, text):

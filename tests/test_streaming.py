@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from repl.api import RunControl
-from repl.prompt import _toolbar
+from repl.toolbar import toolbar_text
 from repl.turn import run_turn
 
 
@@ -124,7 +124,7 @@ def test_every_turn_records_its_stats_and_the_toolbar_shows_the_last(taught_repl
     assert stats.tokens_per_s == stats.new_tokens / stats.seconds
     assert stats.stop_reason == "eos"
     assert "[22 in, 6 new, ttft" in repl.renderer.out.getvalue()
-    toolbar = _toolbar(repl)()
+    toolbar = toolbar_text(repl.toolbar_facts(), 80)
     assert "mt0 on cpu float32" in toolbar and "last: 6 tok" in toolbar and "eos" in toolbar
 
 

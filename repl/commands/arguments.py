@@ -39,7 +39,21 @@ def split_at_separator(args: str) -> tuple[list[str], str | None]:
     found = _SEPARATOR.search(args)
     if found is None:
         return args.split(), None
-    return args[: found.start()].split(), args[found.end() :].strip()
+    return args[: found.start()].split(), unquoted(args[found.end() :].strip())
+
+
+def unquoted(text: str) -> str:
+    """The text without the quotes around it, when it is one quoted string (`"Hello world"`).
+
+    Text that merely starts or ends with a quote (`"Yes," she said.`) is kept as typed.
+    """
+    if len(text) < 2 or text[0] not in "\"'" or text[-1] != text[0]:
+        return text
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return text
+    return words[0] if len(words) == 1 else text
 
 
 def model_names(session: Session, words: list[str]) -> list[str]:

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from repl.app import Repl
 
 COMPARE_USAGE = "/compare [NAME ...] -- TEXT, /compare NAME NAME ... (broadcast), /compare off"
-RETRY_USAGE = "/retry NAME [NAME ...]"
 
 
 @command(
@@ -43,15 +42,16 @@ def compare_command(repl: Repl, args: str) -> str | Result:
     return compare_result(repl, names, text)
 
 
-@command("retry", usage="NAME [NAME ...]", help="send the last input again, to another model (several: compare them)")
+@command(
+    "retry",
+    usage="[NAME ...]",
+    help="send the last input again: to the same model, to another, or to several to compare them",
+)
 def retry_command(repl: Repl, args: str) -> Result:
-    words = args.split()
-    if not words:
-        raise CommandError(f"usage: {RETRY_USAGE}")
-    names = model_names(repl.session, words)
     if not repl.session.turns:
         raise CommandError("nothing to retry: no line has been sent to a model yet")
-    text = repl.session.turns[-1].input
+    last = repl.session.turns[-1]
+    names = model_names(repl.session, args.split()) if args.split() else [last.model]
     if len(names) == 1:
-        return Result(turns=[repl.turn(names[0], text)])
-    return compare_result(repl, names, text)
+        return Result(turns=[repl.turn(names[0], last.input)])
+    return compare_result(repl, names, last.input)

@@ -8,6 +8,7 @@ from repl import settings as settings_module
 from repl.commands.arguments import on_off, split_arguments
 from repl.commands.registry import command
 from repl.results import CommandError
+from repl.textlayout import table
 
 if TYPE_CHECKING:
     from repl.app import Repl
@@ -19,7 +20,7 @@ def models_command(repl: Repl, args: str) -> str:
     return repl.describe_models()
 
 
-@command("use", usage="NAME", help="switch the active model")
+@command("use", usage="NAME", help="switch the active model", confirms=True)
 def use_command(repl: Repl, args: str) -> str:
     (name,) = split_arguments(args, "/use NAME", 1, 1)
     spec = repl.session.spec(name)
@@ -29,7 +30,10 @@ def use_command(repl: Repl, args: str) -> str:
 
 
 @command(
-    "load", usage="NAME [CHECKPOINT]", help="load a model now, optionally another checkpoint (hub id or directory)"
+    "load",
+    usage="NAME [CHECKPOINT]",
+    help="load a model now, optionally another checkpoint (hub id or directory)",
+    confirms=True,
 )
 def load_command(repl: Repl, args: str) -> str:
     words = split_arguments(args, "/load NAME [CHECKPOINT]", 1, 2)
@@ -48,7 +52,7 @@ def load_command(repl: Repl, args: str) -> str:
     return f"loaded {spec.name} from {loaded.checkpoint}: {repl.describe_loaded(loaded)}"
 
 
-@command("unload", usage="NAME", help="free a loaded model's memory")
+@command("unload", usage="NAME", help="free a loaded model's memory", confirms=True)
 def unload_command(repl: Repl, args: str) -> str:
     (name,) = split_arguments(args, "/unload NAME", 1, 1)
     spec = repl.session.spec(name)
@@ -57,7 +61,7 @@ def unload_command(repl: Repl, args: str) -> str:
     return f"unloaded {spec.name}"
 
 
-@command("set", usage="KEY VALUE", help="change a setting of the active model")
+@command("set", usage="KEY VALUE", help="change a setting of the active model", confirms=True)
 def set_command(repl: Repl, args: str) -> str:
     words = split_arguments(args, "/set KEY VALUE", 2, 2)
     spec = repl.session.active_spec()
@@ -70,20 +74,25 @@ def set_command(repl: Repl, args: str) -> str:
     return f"{shown}\nnote: {warning}" if warning else shown
 
 
-@command("show", help="the active model's settings")
+@command("show", usage="[NAME]", help="a model's settings (default: the active model's)")
 def show_command(repl: Repl, args: str) -> str:
-    split_arguments(args, "/show", 0, 0)
-    spec = repl.session.active_spec()
+    words = split_arguments(args, "/show [NAME]", 0, 1)
+    spec = repl.session.spec(words[0]) if words else repl.session.active_spec()
     values = repl.session.settings_of(spec.name)
-    lines = [f"{spec.name} ({spec.family}, {repl.session.checkpoint_of(spec.name)})"]
-    for setting in settings_module.all_settings(spec):
-        value = settings_module.format_value(values[setting.name])
-        lines.append(f"  {setting.name:<22} {value:<8} {setting.help}")
-    lines.append(f"  stats after each reply: {'on' if repl.show_stats else 'off'}")
-    return "\n".join(lines)
+    rows = [
+        (setting.name, settings_module.format_value(values[setting.name]), setting.help)
+        for setting in settings_module.all_settings(spec)
+    ]
+    return "\n".join(
+        [
+            f"{spec.name} ({spec.family}, {repl.session.checkpoint_of(spec.name)})",
+            table(("setting", "value", "meaning"), rows, repl.width()),
+            f"stats after each reply: {'on' if repl.show_stats else 'off'}",
+        ]
+    )
 
 
-@command("context", usage="on|off", help="keep earlier turns as the prompt (models that support it)")
+@command("context", usage="on|off", help="keep earlier turns as the prompt (models that support it)", confirms=True)
 def context_command(repl: Repl, args: str) -> str:
     (word,) = split_arguments(args, "/context on|off", 1, 1)
     spec = repl.session.active_spec()

@@ -31,17 +31,19 @@ class Command:
     usage: str = ""
     aliases: tuple[str, ...] = ()
     plugin: str | None = None
+    confirms: bool = False  # a text answer only confirms what was done (see Result.confirmation)
 
     @property
     def synopsis(self) -> str:
         return f"/{self.name} {self.usage}".rstrip()
 
 
-def command(name: str, *, help: str, usage: str = "", aliases: tuple[str, ...] = ()):
+def command(name: str, *, help: str, usage: str = "", aliases: tuple[str, ...] = (), confirms: bool = False):
     """Mark a function as a built-in command; `CommandRegistry.add_module` collects it."""
 
     def mark(function: Handler) -> Handler:
-        function.command_info = dict(name=name, help=help, usage=usage, aliases=aliases)  # type: ignore[attr-defined]
+        info = dict(name=name, help=help, usage=usage, aliases=aliases, confirms=confirms)
+        function.command_info = info  # type: ignore[attr-defined]
         return function
 
     return mark
@@ -53,7 +55,7 @@ class CommandRegistry:
         self._aliases: dict[str, str] = {}
 
     def register(
-        self, name: str, handler: Handler, *, help: str = "", usage: str = "", aliases=(), plugin=None
+        self, name: str, handler: Handler, *, help: str = "", usage: str = "", aliases=(), plugin=None, confirms=False
     ) -> None:
         name = name.lstrip("/")
         for claimed in (name, *aliases):
@@ -62,7 +64,7 @@ class CommandRegistry:
                 raise ValueError(f"command /{claimed} is already taken by {owner.plugin or 'modelrepl'}")
         if not name or any(c.isspace() for c in name) or not callable(handler):
             raise ValueError(f"invalid command /{name}")
-        self._commands[name] = Command(name, handler, help, usage, tuple(aliases), plugin)
+        self._commands[name] = Command(name, handler, help, usage, tuple(aliases), plugin, confirms)
         for alias in aliases:
             self._aliases[alias] = name
 

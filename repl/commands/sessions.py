@@ -166,7 +166,7 @@ def history_command(repl: Repl, args: str) -> str | Result:
     return Result(text="\n".join(lines), records=records)
 
 
-@command("clear", help="forget this session's turns, and with them the models' conversation context")
+@command("clear", help="forget this session's turns, and with them the models' conversation context", confirms=True)
 def clear_command(repl: Repl, args: str) -> str:
     split_arguments(args, "/clear", 0, 0)
     count = len(repl.session.turns)
