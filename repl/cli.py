@@ -297,6 +297,7 @@ def _stdin_lines():
 
 
 def _banner(repl) -> None:
+    from repl.render import DEFAULT_WIDTH
     from repl.textlayout import wrap_paragraph
 
     session = repl.session
@@ -306,7 +307,7 @@ def _banner(repl) -> None:
             f"modelrepl {_version()}: {spec.name} ({spec.family}, {session.checkpoint_of(spec.name)}) is active. "
             "/help lists commands, Ctrl-D quits."
         )
-        repl.renderer.out.write(wrap_paragraph(banner, repl.width()) + "\n")
+        repl.renderer.out.write(wrap_paragraph(banner, repl.width() or DEFAULT_WIDTH) + "\n")
     for problem in session.host.take_problems():
         repl.renderer.notice(problem)
 

@@ -119,10 +119,10 @@ class Renderer:
         self.terminal = terminal
         self.colour = colour and not json_mode
 
-    def width(self) -> int:
-        """Columns to lay text out in: the terminal's, or DEFAULT_WIDTH for a file or pipe."""
+    def width(self) -> int | None:
+        """Columns to lay text out in: the terminal's; None for a file or pipe, where lines stay whole."""
         if not self.terminal:
-            return DEFAULT_WIDTH
+            return None
         return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
 
     def stream(self, text: str) -> None:
@@ -178,7 +178,7 @@ class Renderer:
         from prompt_toolkit.output.vt100 import Vt100_Output
 
         stream.flush()
-        output = Vt100_Output(stream, lambda: Size(rows=24, columns=self.width()))
+        output = Vt100_Output(stream, lambda: Size(rows=24, columns=self.width() or DEFAULT_WIDTH))
         print_formatted_text(FormattedText([(f"class:{role}", line)]), style=style(), output=output)
 
     def show(self, result: Result, show_stats: bool = False) -> None:
@@ -190,8 +190,9 @@ class Renderer:
     def _show_text(self, result: Result, show_stats: bool) -> None:
         if result.text:
             text = result.text.rstrip("\n")
-            if result.confirmation:  # a reply or a table keeps its lines; a confirmation wraps at spaces
-                text = "\n".join(wrap_paragraph(line, self.width()) for line in text.splitlines())
+            width = self.width()
+            if result.confirmation and width:  # a reply or a table keeps its lines; a confirmation wraps at spaces
+                text = "\n".join(wrap_paragraph(line, width) for line in text.splitlines())
             shown_on = self.err if result.confirmation and not self.terminal else self.out
             shown_on.write(text + "\n")
             shown_on.flush()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -63,7 +64,8 @@ def test_batch_lines_from_execute_and_stdin_with_commands(taught_checkpoints):
     mt0 = f"mt0={taught_checkpoints['mt0']}"
     done = modelrepl("-m", mt0, "--no-log", "-e", "/set max_new_tokens 8", "-e", "Translate to English: Je t'aime.")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["mt0: max_new_tokens = 8", "I love you."]
+    assert done.stdout.splitlines() == ["I love you."]  # stdout holds only replies
+    assert "mt0: max_new_tokens = 8" in done.stderr
     piped = modelrepl("-m", mt0, "--no-log", stdin="Translate to English: Je t'aime.\n\n/show\n")
     assert piped.returncode == 0
     assert piped.stdout.splitlines()[0] == "I love you."
@@ -125,7 +127,7 @@ def test_set_for_named_models_skips_those_that_do_not_take_it(taught_checkpoints
         "/show",
     )
     assert done.returncode == 0, done.stderr
-    assert "max_new_tokens         3" in done.stdout
+    assert re.search(r"^max_new_tokens +3 ", done.stdout, re.MULTILINE)
 
 
 def test_debug_shows_the_traceback_behind_a_message(tiny_checkpoints):

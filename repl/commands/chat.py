@@ -15,7 +15,12 @@ if TYPE_CHECKING:
 SYSTEM_USAGE = "/system [TEXT|off]"
 
 
-@command("system", usage="[TEXT|off]", help="the active model's system prompt: show it, set it to TEXT, or remove it")
+@command(
+    "system",
+    usage="[TEXT|off]",
+    help="the active model's system prompt: show it, set it to TEXT, or remove it",
+    confirms=True,
+)
 def system_command(repl: Repl, args: str) -> str:
     session = repl.session
     spec = session.active_spec()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from repl import settings as settings_module
 from repl.commands.arguments import on_off, split_arguments
 from repl.commands.registry import command
-from repl.render import plugins_table
+from repl.render import DEFAULT_WIDTH, plugins_table
 from repl.results import CommandError, Result
 from repl.textlayout import table, wrap_paragraph
 
@@ -28,9 +28,9 @@ HELP_FOOTER = (
 @command("help", usage="[COMMAND|set]", help="list commands, explain one, or list the settings (/help set)")
 def help_command(repl: Repl, args: str) -> str:
     words = split_arguments(args, "/help [COMMAND|set]", 0, 1)
-    width = repl.width()
+    width = repl.width() or DEFAULT_WIDTH  # prose wraps even in a file; tables only at a terminal
     if words and words[0] == "set":
-        return settings_help(repl, width)
+        return settings_help(repl, width, repl.width())
     if words:
         found = repl.commands.find(words[0].lstrip("/"))
         if found is None:
@@ -51,7 +51,7 @@ def help_command(repl: Repl, args: str) -> str:
     return "\n".join(lines)
 
 
-def settings_help(repl: Repl, width: int) -> str:
+def settings_help(repl: Repl, width: int, table_width: int | None) -> str:
     """The active model's settings, each with what it takes and what it does."""
     spec = repl.session.active_spec()
     rows = [
@@ -59,7 +59,7 @@ def settings_help(repl: Repl, width: int) -> str:
         for setting in settings_module.all_settings(spec)
     ]
     head = f"settings of {spec.name} (/set KEY VALUE changes one, /show lists the values in force):"
-    return wrap_paragraph(head, width) + "\n" + table(("setting", "takes", "default", "meaning"), rows, width)
+    return wrap_paragraph(head, width) + "\n" + table(("setting", "takes", "default", "meaning"), rows, table_width)
 
 
 @command(
