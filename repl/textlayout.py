@@ -56,7 +56,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], width: int | No
     text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
     widths = [max([cells(h)] + [cells(r[i]) for r in text_rows]) for i, h in enumerate(headers)]
     if width is not None:
-        widths = _fit(widths, text_rows, width - len(TABLE_GAP) * (len(widths) - 1))
+        widths = _fit(widths, [list(headers), *text_rows], width - len(TABLE_GAP) * (len(widths) - 1))
     lines = _table_row(headers, widths)
     lines.append(TABLE_GAP.join("-" * w for w in widths))
     for row in text_rows:
@@ -71,9 +71,7 @@ def _fit(widths: list[int], rows: list[list[str]], room: int) -> list[int]:
     whole; only if that is not enough are words cut, down to MIN_TABLE_COLUMN.
     """
     widths = list(widths)
-    longest_word = [
-        max([MIN_TABLE_COLUMN] + [cells(word) for row in rows for word in row[i].split()]) for i in range(len(widths))
-    ]
+    longest_word = [max([1] + [cells(word) for row in rows for word in row[i].split()]) for i in range(len(widths))]
     for floors in (longest_word, [MIN_TABLE_COLUMN] * len(widths)):
         while sum(widths) > room:
             narrowable = [i for i in range(len(widths)) if widths[i] > floors[i]]
