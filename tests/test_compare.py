@@ -164,7 +164,8 @@ def test_retry_sends_the_last_input_to_another_model(builtin_repl):
     result = repl.handle("/retry gpt2")
     assert [(turn.model, turn.input) for turn in result.turns] == [("gpt2", "Translate to English: Je t'aime.")]
     assert result.ok
-    assert "usage" in repl.handle("/retry").error
+    (again,) = repl.handle("/retry").turns  # alone: the last input, on the model that last answered
+    assert (again.model, again.input) == ("gpt2", "Translate to English: Je t'aime.")
 
 
 def test_retry_on_several_models_compares_them(builtin_repl):
