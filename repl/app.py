@@ -137,13 +137,17 @@ class Repl:
                 working.stop()
                 self.renderer.aside(chunk)
 
+            def notice(message: str) -> None:
+                working.stop()
+                self.renderer.notice(message)
+
             turn = run_turn(
                 self.session,
                 name,
                 text,
                 write if live else None,
                 aside if live else None,
-                self.renderer.notice,
+                notice,
             )
         if self.transcript is not None:
             self.transcript.record(turn)
