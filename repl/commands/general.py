@@ -43,7 +43,7 @@ def help_command(repl: Repl, args: str) -> str:
     for found in repl.commands:
         explained = wrap_paragraph(found.help, width, indent=column + 2)
         if len(found.synopsis) > column:
-            lines += [found.synopsis, " " * (column + 2) + explained]
+            lines += [wrap_paragraph(found.synopsis, width, indent=2), " " * (column + 2) + explained]
         else:
             lines.append(f"{found.synopsis:<{column}}  {explained}")
     lines.append("")
