@@ -174,7 +174,7 @@ def test_input_notices_print_before_a_streamed_reply_each_on_its_own_line(builti
     repl.renderer = Renderer(screen, screen)  # stdout and stderr in the order a terminal shows them
     lines = repl_driver(repl).lines("/load gpt2", "Hello world " * 40).stdout.splitlines()
     notice = next(i for i, line in enumerate(lines) if "input truncated" in line)
-    assert lines[notice].startswith("note: input truncated to the last 28 tokens")
+    assert lines[notice].startswith("note: input truncated to 28 tokens")
     assert lines[notice - 1].startswith("loaded gpt2") and len(lines) == notice + 2  # the reply comes after
 
 
