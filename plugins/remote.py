@@ -242,8 +242,12 @@ def _call(url: str, key: str | None, timeout: float, request: Any, outcome: dict
     `outcome` is a streamed reply's progress: once the server has begun answering, a lost connection
     means it died mid-reply, and the text already shown is mentioned.
     """
-    import httpx
     import openai
+
+    try:  # openai 3 is built on httpx2, earlier versions on httpx: its transport errors come from that one
+        import httpx2 as http_library
+    except ImportError:
+        import httpx as http_library  # type: ignore[no-redef]
 
     try:
         return request()
@@ -276,7 +280,7 @@ def _call(url: str, key: str | None, timeout: float, request: Any, outcome: dict
         cause = exc
     except openai.APIStatusError as exc:
         message, cause = f"the server at {url} refused the request ({exc.status_code}: {_detail(exc)})", exc
-    except (openai.APIError, httpx.HTTPError, ValueError) as exc:
+    except (openai.APIError, http_library.HTTPError, ValueError) as exc:
         message, cause = _broken_reply_message(url, exc), exc
     if outcome is not None and outcome["text"]:
         message += f" (the {len(''.join(outcome['text']))} characters received were shown)"

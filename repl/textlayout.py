@@ -52,8 +52,12 @@ def wrap(line: str, width: int) -> list[str]:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], width: int | None = None) -> str:
-    """Columns padded to line up; with `width`, the widest columns wrap (at spaces) until the table fits."""
+    """Columns padded to line up; with `width`, the widest columns wrap (at spaces) until the table fits.
+
+    A row shorter than the headers leaves its last cells empty.
+    """
     text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    text_rows = [row + [""] * (len(headers) - len(row)) for row in text_rows]
     widths = [max([cells(h)] + [cells(r[i]) for r in text_rows]) for i, h in enumerate(headers)]
     if width is not None:
         widths = _fit(widths, [list(headers), *text_rows], width - len(TABLE_GAP) * (len(widths) - 1))

@@ -168,6 +168,9 @@ def test_seq2seq_scores_the_target_for_the_input_and_compares_texts_in_one_table
     assert len([row for row in rows if " gpt2 " in row]) == 2
     missing = repl.evaluate("/score mt0 -- no arrow here")
     assert "INPUT => TARGET" in missing.error
+    one_fails = repl.evaluate("/score gpt2 mt0 -- no arrow here\nnor here")
+    assert one_fails.ok and "INPUT => TARGET" in one_fails.text  # mt0's refusal is a cell of the table
+    assert len([row for row in one_fails.text.splitlines() if " gpt2 " in row]) == 2
 
 
 def test_modelrepl_score_writes_a_row_per_text_and_model(tiny_checkpoints, tmp_path, capsys):

@@ -2,23 +2,38 @@
 
 - ``repl.testing.fixtures``: pytest fixtures (``pytest_plugins = ["repl.testing.fixtures"]``).
 - ``build_checkpoint(family, directory)``: tiny real checkpoints, built offline;
-  ``replace_model`` puts another head (a classifier) on one.
+  ``replace_model`` puts another head (a classifier) on one; ``build_architecture``
+  one of every architecture in ``ARCHITECTURES``; ``build_chat_checkpoint`` a chat
+  model with its template (``CHAT_STYLES``).
 - ``make_host``, ``make_repl``, ``ReplDriver``: REPLs holding only chosen plugins,
   and a driver that types into the real input loop and returns structured results.
 - ``check_plugin(plugin, ...)``: a conformance check of a plugin against the hookspecs.
 """
 
-from repl.testing.checkpoints import FAMILIES, build_checkpoint, replace_model, teach_checkpoint
+from repl.testing.checkpoints import (
+    ARCHITECTURES,
+    CHAT_STYLES,
+    FAMILIES,
+    build_architecture,
+    build_chat_checkpoint,
+    build_checkpoint,
+    replace_model,
+    teach_checkpoint,
+)
 from repl.testing.conformance import ConformanceError, ConformanceReport, Finding, check_plugin
 from repl.testing.driver import DriveResult, ReplDriver, make_host, make_repl, run_lines
 
 __all__ = [
+    "ARCHITECTURES",
+    "CHAT_STYLES",
     "FAMILIES",
     "ConformanceError",
     "ConformanceReport",
     "DriveResult",
     "Finding",
     "ReplDriver",
+    "build_architecture",
+    "build_chat_checkpoint",
     "build_checkpoint",
     "check_plugin",
     "make_host",
