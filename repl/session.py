@@ -66,16 +66,21 @@ class Session:
     def find(self, name: str) -> ModelSpec | None:
         """The model called `name` (or an alias), or None.
 
-        `NAME@MODE` (`gpt2@int8`) is the registered model NAME loaded with that
-        quantization: a model of its own, with its own checkpoint, settings and
-        turns, so that `/compare gpt2 gpt2@int8` shows what quantizing costs.
-        It starts with NAME's checkpoint and settings.
+        `NAME@TAG` is a copy of the registered model NAME: a model of its own,
+        with its own checkpoint, settings and turns, that starts with NAME's.
+        A quantization as TAG (`gpt2@int8`) loads it so, and `/compare gpt2
+        gpt2@int8` shows what quantizing costs; any other word (`gpt2@hot`)
+        keeps NAME's precision, so that two settings of one model can be compared.
         """
         base_name, at, mode = name.partition("@")
         base = self.host.resolve(base_name)
         if not at or base is None:
             return base
-        quantize.check_mode(mode, name)
+        if mode not in quantize.MODES and not mode.isidentifier():
+            raise ModelError(
+                f"{name}: after @ comes a quantization ({', '.join(quantize.MODES)}) or a word naming a copy of "
+                f"{base.name}, e.g. {base.name}@hot"
+            )
         variant_name = f"{base.name}@{mode}"
         if variant_name not in self.variants:
             self.variants[variant_name] = dataclasses.replace(base, name=variant_name, aliases=())
@@ -113,9 +118,9 @@ class Session:
         return self.checkpoint_of(base) if at else spec.checkpoint
 
     def load_options(self, name: str) -> LoadOptions:
-        """How `name` is loaded: its @MODE, else --quantize, else its config's `quantize`."""
-        base, at, mode = self.spec(name).name.partition("@")
-        chosen = mode if at else self.options.quantize or self.quantization.get(base)
+        """How `name` is loaded: its @MODE if that is a quantization, else --quantize, else its config's `quantize`."""
+        base, _, mode = self.spec(name).name.partition("@")
+        chosen = mode if mode in quantize.MODES else self.options.quantize or self.quantization.get(base)
         return dataclasses.replace(self.options, quantize=chosen)
 
     def choose_checkpoint(self, name: str, checkpoint: str | None) -> None:

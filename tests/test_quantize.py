@@ -55,8 +55,19 @@ def test_a_variant_takes_its_own_checkpoint_or_else_the_base_one(taught_checkpoi
     session.choose_checkpoint("gpt2@int8", str(tiny_checkpoints["gpt2"]))
     assert session.checkpoint_of("gpt2@int8") == str(tiny_checkpoints["gpt2"])
     assert session.load_options("gpt2@int8").quantize == "int8" and session.load_options("gpt2").quantize is None
-    with pytest.raises(ModelError, match="unknown quantization 'int3'; use one of int8, bnb8, bnb4"):
-        session.spec("gpt2@int3")
+    assert session.load_options("gpt2@int3").quantize is None  # a word that is no quantization names a copy
+    with pytest.raises(ModelError, match=r"after @ comes a quantization \(int8, bnb8, bnb4\) or a word"):
+        session.spec("gpt2@3-bit")
+
+
+def test_a_tagged_copy_keeps_its_own_settings_so_compare_puts_two_settings_side_by_side(builtin_repl):
+    repl = builtin_repl(active="gpt2", json_mode=True, gpt2={"max_new_tokens": 4})
+    assert repl.handle("/use gpt2@short").ok and repl.handle("/set max_new_tokens 1").ok
+    result = repl.handle("/compare gpt2 gpt2@short -- Hello world")
+    by_model = {record["model"]: record for record in result.records}
+    assert by_model["gpt2"]["stats"]["new_tokens"] == 4 and by_model["gpt2@short"]["stats"]["new_tokens"] == 1
+    assert by_model["gpt2@short"]["output"] and by_model["gpt2"]["output"].startswith(by_model["gpt2@short"]["output"])
+    assert repl.session.load_options("gpt2@short").quantize is None
 
 
 def test_quantize_flag_and_config_key_choose_the_quantization(tmp_path):
