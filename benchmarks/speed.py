@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.repl_side import PROMPTS, BenchmarkError, isolated_environment, make_repl, modelrepl_command
-from benchmarks.startup import CURSOR_POSITION_REQUEST
+from benchmarks.startup import expect_prompt
 from benchmarks.timing import Summary, Workload, alternate, timed
 
 STREAM_LENGTHS = (32, 1024, 4096)
@@ -87,7 +87,7 @@ def _two_turns(checkpoint: Path, line: str, delay: float, flags: list[str], envi
     command = modelrepl_command() + ["-m", f"gpt2={checkpoint}", "--no-log", "--no-stream", *flags]
     child = pexpect.spawn(command[0], command[1:], env=environment, encoding="utf-8", dimensions=(24, 200), timeout=120)
     try:
-        _expect_prompt(child)
+        expect_prompt(child, "gpt2")
         child.sendline("/stats on")  # the footer after each reply marks its end
         time.sleep(delay)
         seconds = {}
@@ -101,11 +101,6 @@ def _two_turns(checkpoint: Path, line: str, delay: float, flags: list[str], envi
     finally:
         child.close(force=True)  # the measurement is done; a Ctrl-D typed between two prompts could be lost
     return seconds
-
-
-def _expect_prompt(child) -> None:
-    while child.expect_exact([CURSOR_POSITION_REQUEST, "gpt2>"]) == 0:
-        child.send("\x1b[1;1R")
 
 
 def _plain_process(checkpoint: Path, line: str, workload: Workload, environment: dict) -> float:

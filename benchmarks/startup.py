@@ -8,6 +8,7 @@ cursor-position request as a terminal does.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ def measure(checkpoint: Path, workload: Workload, home: Path) -> dict[str, Any]:
         ),
         "modelrepl --help": lambda: _process_seconds(modelrepl_command() + ["--help"], environment),
         "modelrepl prompt shown": lambda: _prompt_seconds(
-            modelrepl_command() + ["-m", f"mt0={checkpoint}"], "mt0>", environment
+            modelrepl_command() + ["-m", f"mt0={checkpoint}"], "mt0", environment
         ),
     }
     figures: dict[str, Any] = {}
@@ -54,7 +55,18 @@ def _process_seconds(command: list[str], environment: dict[str, str]) -> float:
     return seconds
 
 
-def _prompt_seconds(command: list[str], prompt: str, environment: dict[str, str]) -> float:
+def prompt_pattern(model: str) -> str:
+    """The prompt as a terminal gets it: the model name is coloured."""
+    return model + r"(?:\x1b\[[0-9;]*m)*>"
+
+
+def expect_prompt(child: Any, model: str) -> None:
+    """Wait for the prompt, answering prompt_toolkit's cursor-position requests on the way."""
+    while child.expect([re.escape(CURSOR_POSITION_REQUEST), prompt_pattern(model)]) == 0:
+        child.send("\x1b[1;1R")
+
+
+def _prompt_seconds(command: list[str], model: str, environment: dict[str, str]) -> float:
     import pexpect
 
     started = time.perf_counter()
@@ -62,13 +74,12 @@ def _prompt_seconds(command: list[str], prompt: str, environment: dict[str, str]
         command[0], command[1:], env=environment, encoding="utf-8", dimensions=(24, 100), timeout=PROMPT_TIMEOUT
     )
     try:
-        while child.expect_exact([CURSOR_POSITION_REQUEST, prompt]) == 0:
-            child.send("\x1b[1;1R")
+        expect_prompt(child, model)
         seconds = time.perf_counter() - started
         child.sendcontrol("d")
         child.expect(pexpect.EOF)
     except (pexpect.TIMEOUT, pexpect.EOF) as exc:
-        raise BenchmarkError(f"no {prompt!r} prompt from {' '.join(command)}: {type(exc).__name__}") from None
+        raise BenchmarkError(f"no {model}> prompt from {' '.join(command)}: {type(exc).__name__}") from None
     finally:
         child.close(force=True)
     return seconds

@@ -10,6 +10,9 @@ from repl import hookimpl
 from repl.api import SEQ2SEQ
 from repl.testing import make_host, make_repl
 
+# The prompt, its model name coloured on a terminal.
+MT0_PROMPT = r"mt0(?:\x1b\[[0-9;]*m)*>"
+
 
 @pytest.fixture
 def terminal(tiny_checkpoints, tmp_path):
@@ -29,7 +32,7 @@ def terminal(tiny_checkpoints, tmp_path):
         timeout=60,
         dimensions=(40, 200),
     )
-    child.expect("mt0>")
+    child.expect(MT0_PROMPT)
     yield child
     if child.isalive():
         child.kill(9)
@@ -40,15 +43,15 @@ def test_sigint_during_generation_returns_to_the_prompt_with_the_session_intact(
     terminal.expect("ra")  # the tiny random model streams this piece over and over
     terminal.sendintr()
     terminal.expect("cancelled", timeout=10)
-    terminal.expect("mt0>", timeout=10)
+    terminal.expect(MT0_PROMPT, timeout=10)
     terminal.sendline("/set max_new_tokens 3")
     terminal.expect("max_new_tokens = 3")
-    terminal.expect("mt0>")
+    terminal.expect(MT0_PROMPT)
     terminal.sendline("/stats on")
-    terminal.expect("mt0>")
+    terminal.expect(MT0_PROMPT)
     terminal.sendline("again")
     terminal.expect(r"\[\d+ in, \d+ new, ttft", timeout=20)
-    terminal.expect("mt0>")
+    terminal.expect(MT0_PROMPT)
     terminal.sendline("/models")
     terminal.expect("cpu, float32")  # still loaded: the interrupted turn did not unload it
 
@@ -57,12 +60,12 @@ def test_sigint_at_the_prompt_does_not_exit_and_ctrl_d_does(terminal):
     terminal.send("some text")
     terminal.expect("some text")
     terminal.sendintr()
-    terminal.expect("mt0>")
+    terminal.expect(MT0_PROMPT)
     terminal.sendintr()
-    terminal.expect("mt0>")
+    terminal.expect(MT0_PROMPT)
     terminal.sendline("/show")
     terminal.expect("max_new_tokens")
-    terminal.expect("mt0>")
+    terminal.expect(MT0_PROMPT)
     assert terminal.isalive()
     terminal.sendcontrol("d")
     terminal.expect(pexpect.EOF, timeout=20)
