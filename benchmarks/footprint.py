@@ -194,8 +194,8 @@ def _repl_worker(family: str, checkpoint: str, new_tokens: int) -> dict[str, Any
     second_turn = {**turn(), "first_seconds": first["seconds"]}
     figures = {**load, "before_load": before, "loaded": loaded, "peak": peak, "second_turn": second_turn}
     if loaded_model.spec.setting("context") is not None:
-        # With context on the earlier turns join the prompt; the second such
-        # line has three earlier turns, of which only the last is new.
+        # With context on, the turns since it was turned on join the prompt; the
+        # second such line has one earlier turn, new to the tokenizer.
         repl.handle("/context on")
         turn(text + " Then")
         figures["context_turn"] = {**turn(text + " And then"), "earlier_turns": len(repl.session.history(family)) - 1}

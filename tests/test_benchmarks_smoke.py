@@ -101,8 +101,8 @@ def test_second_turn_reloads_nothing_and_tokenizes_only_what_is_new(quick_run):
     load = quick_run[1]["load"]["gpt2"]
     assert load["second_turn"]["hooks"] == ["tokenize", "run", "decode"]
     assert load["second_turn"]["tokenizer_encodes"] == 1
-    # With /context on: the new line, and the one earlier turn not yet seen; not all three again.
-    assert load["context_turn"]["earlier_turns"] == 3
+    # /context on keeps the turns from then on: the new line, and the one earlier turn not yet seen.
+    assert load["context_turn"]["earlier_turns"] == 1
     assert load["context_turn"]["tokenizer_encodes"] == 2
 
 
