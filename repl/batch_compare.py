@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import json
 import statistics
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from repl.api import ModelError
-from repl.exit_status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
-from repl.plugins import PluginError
+from repl.batch import run_batch
+from repl.exit_status import EXIT_USAGE
 from repl.render import rate, seconds
-from repl.results import Stats, Turn
+from repl.results import Turn
 from repl.textlayout import table
 from repl.turn import run_turn
 
@@ -40,70 +36,23 @@ ROW_FIELDS = (
 
 def compare_cli(session: Session, args: argparse.Namespace) -> int:
     """Every prompt on every model: a table on stdout, rows to --jsonl/--csv; the exit status."""
-    err = sys.stderr
     if args.repeat < 1:
-        err.write(f"error: --repeat takes a whole number of at least 1, not {args.repeat}\n")
+        sys.stderr.write(f"error: --repeat takes a whole number of at least 1, not {args.repeat}\n")
         return EXIT_USAGE
-    names = list(dict.fromkeys(session.spec(name).name for name, _ in args.model))
-    if not names:
-        err.write("error: name the models to compare with -m NAME[=CHECKPOINT], once per model\n")
-        return EXIT_USAGE
-    try:
-        prompts = read_prompts(args.prompts)
-    except OSError as exc:
-        err.write(f"error: cannot read prompts from {args.prompts}: {exc.strerror or exc}\n")
-        return EXIT_USAGE
-    if not prompts:
-        err.write("error: no prompts: give a file with one prompt per line, or pipe them on stdin\n")
-        return EXIT_USAGE
-    with contextlib.ExitStack() as files:
-        try:
-            writers = open_writers(files, args.jsonl, args.csv, ROW_FIELDS)
-        except OSError as exc:
-            err.write(f"error: cannot write {exc.filename}: {exc.strerror or exc}\n")
-            return EXIT_USAGE
-        load_failures = load_models(session, names, err)
-        records = []
-        for index, prompt in enumerate(prompts, start=1):
-            for name in names:
-                runs = load_failures.get(name) or timed_runs(session, name, prompt, args.repeat)
-                record = row_record(index, prompt, runs)
-                for write in writers:
-                    write(record)
-                records.append(record)
-    for problem in session.host.take_problems():
-        err.write(f"note: {problem}\n")
-    print(rows_table(records))
-    return EXIT_FAILED if any(record["error"] for record in records) else EXIT_OK
 
+    def make_row(index: int, prompt: str, name: str, failed: list[Turn] | None) -> dict[str, Any]:
+        return row_record(index, prompt, failed or timed_runs(session, name, prompt, args.repeat))
 
-def read_prompts(path: str | None) -> list[str]:
-    """Non-blank lines of the file, or of stdin; `\"\"\"` blocks count as one prompt."""
-    from repl.lines import batch_lines
-
-    if path is None or path == "-":
-        if sys.stdin.isatty():
-            return []
-        stream = open(sys.stdin.fileno(), encoding="utf-8", errors="replace", closefd=False)
-        return [line for line in batch_lines(stream) if line.strip()]
-    with open(path, encoding="utf-8", errors="replace") as stream:
-        return [line for line in batch_lines(stream) if line.strip()]
-
-
-def load_models(session: Session, names: list[str], err: IO[str]) -> dict[str, list[Turn]]:
-    """Load each model once; one that fails gets a failed turn to report for every prompt."""
-    failures: dict[str, list[Turn]] = {}
-    for name in names:
-        if name not in session.loaded:
-            err.write(f"note: loading {name} from {session.checkpoint_of(name)} ...\n")
-        try:
-            session.model(name)
-        except (ModelError, PluginError) as exc:
-            failed = Turn(model=name, checkpoint=session.checkpoint_of(name), input="", error=str(exc))
-            failed.stats = Stats(stop_reason="error")
-            failures[name] = [failed]
-            err.write(f"error: {name}: {exc}\n")
-    return failures
+    return run_batch(
+        session,
+        args,
+        verb="compare",
+        noun="prompt",
+        source=args.prompts,
+        csv_fields=ROW_FIELDS,
+        make_row=make_row,
+        table=rows_table,
+    )
 
 
 def timed_runs(session: Session, name: str, prompt: str, repeat: int) -> list[Turn]:
@@ -187,38 +136,3 @@ def _timing(record: dict[str, Any], name: str, show: Callable[[float | None], st
 def _clip(text: str, width: int) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-
-def open_writers(
-    files: contextlib.ExitStack, jsonl: str | None, csv_path: str | None, csv_fields: Sequence[str]
-) -> list[Callable[[dict[str, Any]], None]]:
-    """A writer of rows for each output asked for, each flushed per row; the files close with `files`."""
-    writers = []
-    if jsonl:
-        writers.append(_jsonl_writer(files.enter_context(_open_output(jsonl))))
-    if csv_path:
-        writers.append(_csv_writer(files.enter_context(_open_output(csv_path)), csv_fields))
-    return writers
-
-
-def _open_output(path: str) -> IO[str]:
-    return open(path, "w", encoding="utf-8", newline="")
-
-
-def _jsonl_writer(stream: IO[str]) -> Callable[[dict[str, Any]], None]:
-    def write(record: dict[str, Any]) -> None:
-        stream.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
-        stream.flush()
-
-    return write
-
-
-def _csv_writer(stream: IO[str], fields: Sequence[str]) -> Callable[[dict[str, Any]], None]:
-    writer = csv.DictWriter(stream, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-
-    def write(record: dict[str, Any]) -> None:
-        writer.writerow(record)
-        stream.flush()
-
-    return write

@@ -74,20 +74,20 @@ def texts_table(records: list[dict[str, Any]]) -> str:
     ranks = _ranks(records)
     rows = []
     for index, record in enumerate(records):
-        if "error" in record:
+        if record.get("error"):
             rows.append((record["text"], record["model"], "-", "-", "-", "-", record["error"]))
             continue
         numbers = (f"{record['logprob']:.3f}", scored_count(record), perplexity_cell(record), ranks[index])
         rows.append((record["text"], record["model"], *numbers))
     headers = ("text", "model", "logprob", "tokens", "perplexity", "rank")
-    return table(headers + (("error",) if any("error" in record for record in records) else ()), rows)
+    return table(headers + (("error",) if any(record.get("error") for record in records) else ()), rows)
 
 
 def _ranks(records: list[dict[str, Any]]) -> dict[int, int]:
     """Each record's rank among the texts its model scored, most likely first."""
     by_model: dict[str, list[tuple[float, int]]] = {}
     for index, record in enumerate(records):
-        if "error" not in record:
+        if not record.get("error"):
             by_model.setdefault(record["model"], []).append((-record["logprob"], index))
     return {index: rank for scores in by_model.values() for rank, (_, index) in enumerate(sorted(scores), start=1)}
 
