@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 from repl.hookspecs import hookimpl
 from repl.results import CommandError, Result, Stats, Turn
 
-if TYPE_CHECKING:
-    from repl.app import Repl
-    from repl.chat_template import added_by_template, control_ids, end_of_turn_ids, message_spans, render_prompt
-    from repl.conversation import SYSTEM, messages
-    from repl.hf import (
+if TYPE_CHECKING:  # the names of _LAZY, for type checkers
+    from repl.app import Repl  # noqa: F401
+    from repl.chat_template import added_by_template, control_ids, end_of_turn_ids, message_spans, render_prompt  # noqa: F401
+    from repl.conversation import SYSTEM, messages  # noqa: F401
+    from repl.hf import (  # noqa: F401
         FAMILY_NAMES,
         added_by_tokenizer,
         cut_to_fit,
@@ -50,10 +50,11 @@ if TYPE_CHECKING:
         split_added_ends,
         stop_reason,
         token_probs,
+        token_texts,
         top_alternatives,
     )
-    from repl.reasoning import reasoning_open_in_prompt, split_reasoning
-    from repl.settings import GENERATION_SETTINGS, validate_generation
+    from repl.reasoning import reasoning_open_in_prompt, split_reasoning  # noqa: F401
+    from repl.settings import GENERATION_SETTINGS, validate_generation  # noqa: F401
 
 # Names found in modules that import this one (or torch): each is imported on first use.
 _LAZY = {
@@ -88,6 +89,7 @@ _LAZY = {
             "eos_ids",
             "max_positions",
             "token_probs",
+            "token_texts",
             "top_alternatives",
             "entropy",
             "score_causal",
@@ -98,7 +100,7 @@ _LAZY = {
     ),
 }
 
-__all__ = [  # noqa: RUF022 (grouped the way docs/plugins.md lists them, not sorted)
+__all__ = [
     # families
     "SEQ2SEQ",
     "CAUSAL",
@@ -120,49 +122,12 @@ __all__ = [  # noqa: RUF022 (grouped the way docs/plugins.md lists them, not sor
     "Score",
     "ScoredToken",
     # commands and observers
-    "Repl",
     "Result",
     "CommandError",
     "Turn",
     "Stats",
-    # settings and conversations
-    "GENERATION_SETTINGS",
-    "validate_generation",
-    "SYSTEM",
-    "messages",
-    "split_reasoning",
-    "reasoning_open_in_prompt",
-    # chat templates (the tokenizer is passed in: no torch import)
-    "render_prompt",
-    "message_spans",
-    "added_by_template",
-    "control_ids",
-    "end_of_turn_ids",
-    # transformers helpers (import torch when first used)
-    "FAMILY_NAMES",
-    "load",
-    "family_of",
-    "resolve_device",
-    "describe",
-    "added_by_tokenizer",
-    "encode_marking_added",
-    "split_added_ends",
-    "encode_cut_at_end",
-    "cut_to_fit",
-    "decoder_start",
-    "forced_first_token",
-    "decode_text",
-    "generation_config",
-    "generate",
-    "stop_reason",
-    "eos_ids",
-    "max_positions",
-    "token_probs",
-    "top_alternatives",
-    "entropy",
-    "score_causal",
-    "score_seq2seq",
-    "score_masked",
+    # settings, conversations, chat templates and transformers helpers: looked up on first use
+    *_LAZY,
 ]
 
 
@@ -369,7 +334,12 @@ class Encoding:
 
 @dataclass(frozen=True)
 class Alternative:
-    """One token a model could have produced at a step, with its log-probability (natural log)."""
+    """One token a model could have produced at a step, with its log-probability (natural log).
+
+    ``piece`` here and in `TokenProbs` and `ScoredToken` is the token as text,
+    what it adds after another token (" the", not "Ġthe"; `hf.token_texts`),
+    or its tokenizer piece where it is no text alone (part of a character).
+    """
 
     id: int
     piece: str

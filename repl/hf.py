@@ -711,7 +711,7 @@ def token_probs(tokenizer: Any, output: Any, new_ids: list[int], settings: dict[
         steps.append(
             TokenProbs(
                 id=token_id,
-                piece=tokenizer.convert_ids_to_tokens(token_id),
+                piece=token_texts(tokenizer, [token_id])[0],
                 logprob=raw[token_id].item(),
                 processed_logprob=processed[token_id].item(),
                 top=top_alternatives(tokenizer, raw, k),
@@ -721,10 +721,28 @@ def token_probs(tokenizer: Any, output: Any, new_ids: list[int], settings: dict[
     return steps
 
 
+def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
+    """The text each token adds after another one (`Ġthe`, `▁the` are " the", `##s` is "s").
+
+    A token decoded alone loses what its decoder strips at the start of a text
+    (SentencePiece's leading space), so each is decoded after the tokenizer's
+    token for "a" and that prefix is cut off. A token that is no text alone
+    (a part of a character's bytes) keeps its piece.
+    """
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    lead = tokenizer("a", add_special_tokens=False)["input_ids"][-1:]
+    prefix = tokenizer.decode(lead, clean_up_tokenization_spaces=False)
+    decoded = tokenizer.batch_decode([lead + [i] for i in ids], clean_up_tokenization_spaces=False)
+    return [
+        text[len(prefix) :] if text.startswith(prefix) and "\ufffd" not in text else piece
+        for text, piece in zip(decoded, pieces)
+    ]
+
+
 def top_alternatives(tokenizer: Any, logprobs: torch.Tensor, k: int) -> list[Alternative]:
     """The k most likely tokens of a log-probability vector, most likely first; impossible ones left out."""
     values, ids = logprobs.topk(min(k, logprobs.shape[-1]))
-    pieces = tokenizer.convert_ids_to_tokens(ids.tolist())
+    pieces = token_texts(tokenizer, ids.tolist())
     return [
         Alternative(token_id, piece, value)
         for token_id, piece, value in zip(ids.tolist(), pieces, values.tolist())
@@ -751,7 +769,7 @@ def score_causal(model: LoadedModel, text: str) -> Score:
     context = next((i for i, was_added in enumerate(added) if not was_added), len(ids))
     _check_scored_length(model, ids, context)
     logprobs = _forward_logprobs(model, input_ids=torch.tensor([ids]))[0]
-    pieces = model.tokenizer.convert_ids_to_tokens(ids)
+    pieces = token_texts(model.tokenizer, ids)
     tokens = [
         ScoredToken(ids[i], pieces[i], logprobs[i - 1, ids[i]].item() if i > 0 else None)
         for i in range(context, len(ids))
@@ -768,7 +786,7 @@ def score_seq2seq(model: LoadedModel, text: str) -> Score:
     target_ids = model.tokenizer(text_target=target.strip(), verbose=False)["input_ids"]
     _check_scored_length(model, input_ids, 0)
     logprobs = _forward_logprobs(model, input_ids=torch.tensor([input_ids]), labels=torch.tensor([target_ids]))[0]
-    pieces = model.tokenizer.convert_ids_to_tokens(target_ids)
+    pieces = token_texts(model.tokenizer, target_ids)
     tokens = [ScoredToken(token_id, pieces[i], logprobs[i, token_id].item()) for i, token_id in enumerate(target_ids)]
     return Score(tokens, method="seq2seq target")
 
@@ -795,7 +813,7 @@ def score_masked(model: LoadedModel, text: str) -> Score:
         rows[range(len(positions)), positions] = model.tokenizer.mask_token_id
         logprobs = _forward_logprobs(model, input_ids=rows)[range(len(positions)), positions]
         originals = [ids[position] for position in positions]
-        pieces = model.tokenizer.convert_ids_to_tokens(originals)
+        pieces = token_texts(model.tokenizer, originals)
         tokens += [
             ScoredToken(token_id, pieces[row], logprobs[row, token_id].item()) for row, token_id in enumerate(originals)
         ]

@@ -272,3 +272,43 @@ def test_chat_greedy_probs_match_a_forward_pass_and_its_score_says_whether_a_bos
     assert record["bos_prepended"] is bos
     assert [t["id"] for t in record["tokens"]] == ids[1:] if bos else ids  # a BOS is context, not scored
     assert (record["tokens"][0]["logprob"] is None) is not bos
+
+
+@pytest.mark.parametrize("family", ["gpt2", "mt0", "bert"])
+def test_tokens_are_shown_as_the_text_they_add(tiny_checkpoints, family):
+    """Byte-level `Ġthe`, SentencePiece `▁the` and WordPiece `##s` read as " the", " the" and "s"."""
+    from transformers import AutoTokenizer
+
+    from repl.hf import token_texts
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoints[family])
+    ids = tokenizer("the cat sat on the mat", add_special_tokens=False)["input_ids"]
+    texts = token_texts(tokenizer, ids)
+    assert "".join(texts).strip() == "the cat sat on the mat"
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    glued = [text for text, piece in zip(texts, pieces) if piece.startswith("##")]
+    assert all(not text.startswith((" ", "#")) for text in glued)
+    assert not any(mark in "".join(texts) for mark in ("Ġ", "▁", "##"))
+    # one per word after the first (SentencePiece also puts one before the first word)
+    assert sum(text.startswith(" ") for text in texts[1:]) == 5
+
+
+def test_a_part_of_a_character_keeps_its_piece(tiny_checkpoints):
+    from transformers import AutoTokenizer
+
+    from repl.hf import token_texts
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoints["gpt2"])
+    ids = tokenizer("é", add_special_tokens=False)["input_ids"]
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    texts = token_texts(tokenizer, ids)
+    assert texts == (["é"] if len(ids) == 1 else pieces)
+
+
+def test_probs_table_shows_text_with_visible_spaces(builtin_repl):
+    repl, turn = greedy_turn(builtin_repl, "gpt2", "Hello world")
+    text = repl.evaluate("/probs").text
+    assert "Ġ" not in text and "Ċ" not in text
+    spaced = [step.piece for step in turn.logprobs + [a for s in turn.logprobs for a in s.top] if " " in step.piece]
+    if spaced:
+        assert "\u2423" in text

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from repl.commands.arguments import split_arguments
 from repl.commands.registry import command
-from repl.commands.tokens import shown_piece
+from repl.commands.tokens import shown_text
 from repl.results import CommandError, Result, Turn, logprob_record
 from repl.textlayout import table
 
@@ -77,7 +77,7 @@ def describe_reply(turn: Turn, colour: bool) -> str:
     headers = ["#", "token", "p", "raw p", "raw top"] + (["drawn-from top"] if reshaped else [])
     rows = []
     for position, step in enumerate(steps):
-        piece = shown_piece(step.piece, False, False)
+        piece = shown_text(step.piece)
         row = [position, piece, _p(drawn(step)), _p(step.logprob), _alternatives(step.top)]
         if reshaped:
             row.append(_alternatives(step.processed_top))
@@ -98,7 +98,7 @@ def describe_masks(turn: Turn) -> str:
     lines = [f"{turn.model} ({turn.checkpoint}): {len(steps)} mask(s) in {turn.input!r}"]
     for number, step in enumerate(steps, start=1):
         lines.append(f"[MASK] {number}: entropy {step.entropy:.3f} nats over the vocabulary (special tokens excluded)")
-        rows = [(shown_piece(a.piece, False, False), a.id, _p(a.logprob), f"{a.logprob:.3f}") for a in step.top]
+        rows = [(shown_text(a.piece), a.id, _p(a.logprob), f"{a.logprob:.3f}") for a in step.top]
         lines += ["  " + line for line in table(("candidate", "id", "p", "logprob"), rows).splitlines()]
     return "\n".join(lines)
 
@@ -116,4 +116,4 @@ def _p(logprob: float) -> str:
 
 
 def _alternatives(top: list[Alternative]) -> str:
-    return "  ".join(f"{shown_piece(a.piece, False, False)} {_p(a.logprob)}" for a in top)
+    return "  ".join(f"{shown_text(a.piece)} {_p(a.logprob)}" for a in top)

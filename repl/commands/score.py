@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from repl.commands.arguments import model_names, split_at_separator
 from repl.commands.registry import command
-from repl.commands.tokens import shown_piece
+from repl.commands.tokens import shown_text
 from repl.results import CommandError, Result
 from repl.scoring import describe_method, least_likely, perplexity_cell, score_record, scored_count, texts_table
 from repl.textlayout import table
@@ -64,11 +64,11 @@ def describe_score(record: dict[str, Any]) -> str:
         (
             position,
             token["id"],
-            shown_piece(token["piece"], False, False),
+            shown_text(token["piece"]),
             "-" if token["logprob"] is None else f"{token['logprob']:.3f}",
             LEAST_LIKELY_MARK if position in marked else "",
         )
         for position, token in enumerate(record["tokens"])
     ]
-    lines += ["  " + line.rstrip() for line in table(("#", "id", "piece", "logprob", ""), rows).splitlines()]
+    lines += ["  " + line.rstrip() for line in table(("#", "id", "token", "logprob", ""), rows).splitlines()]
     return "\n".join(lines)

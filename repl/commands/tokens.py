@@ -112,6 +112,11 @@ def shown_piece(piece: str, special: bool, added: bool) -> str:
     return visible + (" +" if added else "")
 
 
+def shown_text(text: str) -> str:
+    """A token's text in a table: spaces as ␣ so a leading one shows, control characters escaped."""
+    return shown_piece(text, False, False).replace(" ", "\u2423")
+
+
 def last_reply(repl: Repl, words: list[str]) -> Result:
     """The previous reply's generated ids and its decoding with special tokens kept."""
     if len(words) > 1:
