@@ -15,7 +15,10 @@ mode names.
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
+import mmap
+import sys
 import warnings
 from typing import Any
 
@@ -81,37 +84,77 @@ def quantize_int8(model: Any) -> None:
     Embeddings and layer norms stay as they are: an embedding is a lookup, not a
     product, and costs nothing to read per token. Where the output projection is
     tied to the embedding (GPT-2, T5), the projection gets its own int8 copy.
+    One layer at a time, each fp32 weight's pages handed back once its int8
+    copy exists: the weights are memory-mapped from the checkpoint and reading
+    them pages them in, so quantizing them all first would hold both copies.
     """
     import torch
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     if model.dtype != torch.float32:
         raise ModelError(f"--quantize int8 starts from float32 weights, and this model is {model.dtype}; drop --dtype")
     if any(parameter.device.type != "cpu" for parameter in model.parameters()):
         raise ModelError("--quantize int8 needs the whole model in CPU memory; drop --max-memory and --offload-dir")
-    _conv1d_to_linear(model)
+    layers = list(_linear_layers(model))
+    replaced = {id(layer) for _, _, layer in layers}
+    still_used = {
+        tensor.data_ptr()
+        for module in model.modules()
+        if id(module) not in replaced
+        for tensor in (*module.parameters(recurse=False), *module.buffers(recurse=False))
+    }
     with warnings.catch_warnings():
         # torch.ao.quantization warns of its move to torchao, whose int8 layers are slower eagerly (BENCHMARKS.md),
         # and of quantized tensor types it still uses itself.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_", category=UserWarning)
-        quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8, inplace=True)
+        for parent, name, layer in layers:
+            setattr(parent, name, _dynamic_int8(layer))
+            if layer.weight.data_ptr() not in still_used:  # a tied embedding keeps its fp32 weight
+                _hand_back_pages(layer.weight)
 
 
-def _conv1d_to_linear(model: Any) -> None:
-    """GPT-2's `Conv1D` is a linear layer with its weight transposed; make it an `nn.Linear` that can be quantized."""
+def _linear_layers(model: Any) -> Any:
+    """(parent, attribute name, layer) of every plain `nn.Linear` (as `quantize_dynamic` picks them) and `Conv1D`."""
     import torch
     from transformers.pytorch_utils import Conv1D
 
     for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, Conv1D):
-                inputs, outputs = child.weight.shape
-                linear = torch.nn.Linear(inputs, outputs, device=child.weight.device, dtype=child.weight.dtype)
-                with torch.no_grad():
-                    linear.weight.copy_(child.weight.T)
-                    linear.bias.copy_(child.bias)
-                setattr(parent, name, linear)
+        for name, child in parent.named_children():
+            if type(child) is torch.nn.Linear or isinstance(child, Conv1D):
+                yield parent, name, child
+
+
+def _dynamic_int8(layer: Any) -> Any:
+    """The int8 twin of a linear layer; GPT-2's `Conv1D` is a linear layer with its weight transposed."""
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    from torch.ao.quantization import per_channel_dynamic_qconfig
+
+    linear = layer
+    if type(layer) is not torch.nn.Linear:
+        inputs, outputs = layer.weight.shape
+        linear = torch.nn.Linear(inputs, outputs, dtype=layer.weight.dtype)
+        with torch.no_grad():
+            linear.weight.copy_(layer.weight.T)
+            linear.bias.copy_(layer.bias)
+    linear.qconfig = per_channel_dynamic_qconfig
+    return DynamicLinear.from_float(linear)
+
+
+# madvise(2) advice that reclaims pages without losing their contents (Linux 5.4+); Python's mmap module lacks it.
+MADV_PAGEOUT = 21
+
+
+def _hand_back_pages(tensor: Any) -> None:
+    """Ask the kernel to reclaim the whole pages of a tensor no longer needed: harmless if it declines."""
+    if sys.platform != "linux":
+        return
+    page = mmap.PAGESIZE
+    start = -(-tensor.data_ptr() // page) * page
+    end = (tensor.data_ptr() + tensor.numel() * tensor.element_size()) // page * page
+    if end > start:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), ctypes.c_int(MADV_PAGEOUT))
 
 
 def weight_bytes(model: Any) -> int:

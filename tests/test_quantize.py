@@ -1,5 +1,7 @@
 """Opt-in int8: every family answers its taught lines exactly, NAME@int8 sits beside NAME, refusals are clear."""
 
+import sys
+
 import pytest
 from conftest import TAUGHT
 
@@ -115,3 +117,46 @@ def test_chat_models_quantize_through_the_shared_loader(tmp_path):
     assert plain.ok and quantized.ok and quantized.stats.new_tokens > 0
     assert repl.session.loaded["chat@int8"].quantization == "int8 linear layers"
     assert repl.session.loaded["chat"].quantization is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/smaps")
+def test_quantizing_hands_back_the_full_precision_pages(tiny_checkpoints, tmp_path):
+    """The fp32 weights are memory-mapped; once a layer is int8 its fp32 pages leave the process (peak memory)."""
+    import shutil
+
+    import torch
+    import transformers
+
+    from repl.quantize import quantize_int8
+
+    directory = tmp_path / "wide-gpt2"
+    shutil.copytree(tiny_checkpoints["gpt2"], directory)
+    vocabulary = transformers.AutoConfig.from_pretrained(directory).vocab_size
+    config = transformers.GPT2Config(vocab_size=vocabulary, n_embd=256, n_layer=4, n_head=4, n_positions=64)
+    transformers.GPT2LMHeadModel(config).save_pretrained(directory)
+    weights = directory / "model.safetensors"
+    embeddings = 4 * 256 * (vocabulary + 64)
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(directory).eval()
+    embedding_before = model.transformer.wte.weight.clone()
+    prompt = torch.tensor([[1, 2, 3]])
+    with torch.inference_mode():
+        model(prompt)  # every weight read once: all pages in
+        assert _resident_bytes(weights) > weights.stat().st_size - embeddings - (1 << 20)
+        quantize_int8(model)
+        model(prompt)
+    # What stays is about the fp32 embeddings (the tied one is still used) and the file's header pages.
+    assert _resident_bytes(weights) < embeddings + (1 << 20)
+    assert torch.equal(model.transformer.wte.weight, embedding_before)  # reclaimed pages lose nothing
+
+
+def _resident_bytes(path) -> int:
+    """Resident bytes of this process's mappings of `path` (/proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            if "-" in line.split(" ", 1)[0]:
+                inside = line.rstrip().endswith(str(path))
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1]) * 1024
+    return total
