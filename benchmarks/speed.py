@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.repl_side import PROMPTS, BenchmarkError, isolated_environment, make_repl, modelrepl_command
-from benchmarks.startup import expect_prompt
+from benchmarks.startup import expect_prompt, kill
 from benchmarks.timing import Summary, Workload, alternate, timed
 
 STREAM_LENGTHS = (32, 1024, 4096)
@@ -99,7 +99,7 @@ def _two_turns(checkpoint: Path, line: str, delay: float, flags: list[str], envi
     except (pexpect.TIMEOUT, pexpect.EOF) as exc:
         raise BenchmarkError(f"modelrepl did not answer under a terminal: {type(exc).__name__}") from None
     finally:
-        child.close(force=True)  # the measurement is done; a Ctrl-D typed between two prompts could be lost
+        kill(child)  # the measurement is done; a Ctrl-D typed between two prompts could be lost
     return seconds
 
 

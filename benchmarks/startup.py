@@ -9,6 +9,7 @@ cursor-position request as a terminal does.
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -64,6 +65,13 @@ def expect_prompt(child: Any, model: str) -> None:
     """Wait for the prompt, answering prompt_toolkit's cursor-position requests on the way."""
     while child.expect([re.escape(CURSOR_POSITION_REQUEST), prompt_pattern(model)]) == 0:
         child.send("\x1b[1;1R")
+
+
+def kill(child: Any) -> None:
+    """Kill the REPL and wait until it is gone: tearing down a loaded model can take longer than pexpect's 0.1 s."""
+    child.kill(signal.SIGKILL)
+    child.wait()
+    child.close()
 
 
 def _prompt_seconds(command: list[str], model: str, environment: dict[str, str]) -> float:
