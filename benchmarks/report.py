@@ -301,7 +301,7 @@ def _int8(data: dict[str, Any]) -> str:
                 f"{row['int8']['rate']:.2f}",
                 f"{row['speedup']:.2f}",
                 target,
-                f"{row['fp32']['peak_mib']:.0f} / {row['int8']['peak_mib']:.0f}" if "peak_mib" in row["int8"] else "-",
+                _peaks(row),
                 f"{human_bytes(row['fp32']['weight_bytes'])} / {human_bytes(row['int8']['weight_bytes'])}",
                 f"{quality['logits_relative_error']:.3f}",
                 agreement,
@@ -320,6 +320,13 @@ def _int8(data: dict[str, Any]) -> str:
         "agreement",
     )
     return table(headers, rows)
+
+
+def _peaks(row: dict[str, Any]) -> str:
+    if "peak_mib" not in row["int8"]:
+        return "-"
+    verdict = "lower" if row["lower_peak_memory"] else "NOT lower"
+    return f"{row['fp32']['peak_mib']:.0f} / {row['int8']['peak_mib']:.0f} {verdict}"
 
 
 def _compile(data: dict[str, Any]) -> str:
