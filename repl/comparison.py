@@ -58,10 +58,14 @@ def divergence_lines(turns: list[Turn], parted: list[dict]) -> list[str]:
 
 
 def block_body(turn: Turn) -> str:
+    """A model's block: its notices, then its reasoning (a chat model's, unless hidden) and its reply, or its error."""
     lines = [f"note: {notice}" for notice in turn.notices]
+    reasoning = turn.data.get("reasoning")
     if turn.error:
         lines.append(f"error: {turn.error}")
     else:
+        if isinstance(reasoning, str) and reasoning:
+            lines.append(f"(thinking) {reasoning}")
         lines.append(shown_reply(turn))
         if turn.stats.stop_reason == "cancelled":
             lines.append("(cancelled)")

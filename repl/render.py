@@ -141,10 +141,7 @@ class Renderer:
             self.out.write("\n")
 
     def _dimmed(self, text: str) -> str:
-        isatty = getattr(self.out, "isatty", None)
-        if os.environ.get("NO_COLOR") or not (isatty and isatty()):
-            return text
-        return _DIM + text + _UNDIM
+        return _DIM + text + _UNDIM if self.colour else text
 
     def working(self, describe: Callable[[], str]) -> Working:
         """A spinner while a model loads or computes, on a terminal only (never in batch or JSON output)."""

@@ -104,6 +104,15 @@ def test_reasoning_is_shown_apart_from_the_answer(chat_repl, repl_driver):
     assert (record["output"], record["reasoning"]) == ("Hello there!", "Greet.")
 
 
+def test_compare_shows_the_reasoning_in_the_block_unless_hidden(chat_repl):
+    repl = chat_repl()
+    repl.session.choose_checkpoint("chat@hidden", repl.session.checkpoint_of("chat"))
+    for line in ("/use chat@hidden", "/set think hide", "/set max_new_tokens 20"):
+        assert repl.evaluate(line).ok, line
+    text = repl.evaluate("/compare chat chat@hidden -- Hi").text
+    assert text.count("(thinking) Greet.") == 1 and text.count("Hello there!") == 2
+
+
 def test_the_oldest_turns_are_dropped_first_to_fit_and_the_system_prompt_stays(chat_repl):
     repl = chat_repl(json_mode=True, max_new_tokens=200)  # 256 positions: 56 left for the prompt
     assert repl.evaluate("/system Be brief.").ok

@@ -7,6 +7,8 @@ import math
 import pytest
 import torch
 
+from repl.commands.probs import SHADE_LEGEND, SHADES
+
 GREEDY = {"probs": True, "max_new_tokens": 4}
 
 
@@ -312,3 +314,11 @@ def test_probs_table_shows_text_with_visible_spaces(builtin_repl):
     spaced = [step.piece for step in turn.logprobs + [a for s in turn.logprobs for a in s.top] if " " in step.piece]
     if spaced:
         assert "\u2423" in text
+
+
+def test_probs_are_coloured_by_certainty_only_where_the_renderer_colours(builtin_repl):
+    repl, _ = greedy_turn(builtin_repl, "gpt2", "Hello world")
+    assert "\x1b[" not in repl.evaluate("/probs").text
+    repl.renderer.colour = True
+    coloured = repl.evaluate("/probs").text
+    assert any(f"\x1b[{code}m" in coloured for _, code in SHADES) and SHADE_LEGEND in coloured

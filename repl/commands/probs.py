@@ -7,7 +7,6 @@ setting); a masked LM records each mask's whole candidate distribution.
 from __future__ import annotations
 
 import math
-import os
 from typing import TYPE_CHECKING
 
 from repl.commands.arguments import split_arguments
@@ -44,7 +43,7 @@ def probs_command(repl: Repl, args: str) -> Result:
         record = {"model": turn.model, "checkpoint": turn.checkpoint, "input": turn.input}
         record["logprobs"] = [logprob_record(step) for step in turn.logprobs]
         return Result(records=[record])
-    colour = colour_wanted(repl)
+    colour = repl.renderer.colour
     if any(step.entropy is not None for step in turn.logprobs):
         return Result(text=describe_masks(turn))
     return Result(text=describe_reply(turn, colour))
@@ -57,12 +56,6 @@ def no_probs_message(repl: Repl, turn: Turn) -> str:
     if turn.settings.get("num_beams", 1) > 1:
         return f"{turn.model}'s last reply came from beam search, which keeps no per-token probabilities"
     return f"no probabilities were kept for {turn.model}'s last reply: /set probs on, then send the line again"
-
-
-def colour_wanted(repl: Repl) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (no-color.org)."""
-    out = repl.renderer.out
-    return hasattr(out, "isatty") and out.isatty() and not os.environ.get("NO_COLOR")
 
 
 def shade(text: str, probability: float) -> str:
