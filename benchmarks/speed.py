@@ -174,10 +174,8 @@ def int8(checkpoints: dict[str, Path], workload: Workload, cache: Path, out: IO[
         if family in INT8_TARGETS:
             row["target"] = INT8_TARGETS[family]
             row["target_met"] = row["speedup"] >= INT8_TARGETS[family]
-        models = {precision: repl.session.loaded[name].handle for precision, name in names.items()}
-        tokenizer = repl.session.loaded[plugin].tokenizer
-        row["quality"] = (bert_quality if family == "bert" else causal_quality)(models, tokenizer, line)
-        for name in names.values():
+        row["quality"] = _quality(repl, names, family, line)
+        for name in names.values():  # no mapping of the checkpoint stays here to keep its pages in the fresh processes
             repl.session.unload(name)
         for precision, name in names.items():  # a fresh process each; the quick run checks it on gpt2 only
             if family == "gpt2" or not workload.quick:
@@ -203,6 +201,12 @@ def _turn_timer(repl, name: str, line: str, expected: int, split: bool = False):
         return {"seconds": turn.stats.seconds, "decode_seconds": turn.stats.seconds - (turn.stats.ttft or 0.0)}
 
     return run
+
+
+def _quality(repl, names: dict[str, str], family: str, line: str) -> dict[str, float]:
+    models = {precision: repl.session.loaded[name].handle for precision, name in names.items()}
+    tokenizer = repl.session.loaded[names["fp32"]].tokenizer
+    return (bert_quality if family == "bert" else causal_quality)(models, tokenizer, line)
 
 
 def causal_quality(models: dict[str, Any], tokenizer: Any, line: str) -> dict[str, float]:
