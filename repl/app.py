@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit.clipboard import InMemoryClipboard
 
@@ -26,6 +26,9 @@ from repl.textlayout import one_line, table
 from repl.transcript import Transcript
 from repl.turn import run_turn
 
+if TYPE_CHECKING:
+    from repl.preload import Preloader
+
 
 class Repl:
     def __init__(self, session: Session, renderer: Renderer | None = None, debug: bool = False):
@@ -36,6 +39,7 @@ class Repl:
         self.broadcast_to: list[str] | None = None
         self.transcript: Transcript | None = None
         self.clipboard = InMemoryClipboard()  # the prompt's too: Ctrl-Y pastes what /copy took
+        self.warm_start: Preloader | None = None
         self.commands = CommandRegistry()
         for module in BUILTIN_MODULES:
             self.commands.add_module(module)
@@ -77,6 +81,7 @@ class Repl:
             text = line[1:] if line.startswith("//") else line
             if not text.strip():
                 return Result()
+            self._wait_for_warm_start()
             return self.send(text)
         except (CommandError, ModelError, PluginError) as exc:
             return Result(error=one_line(str(exc)))  # their messages already say what failed
@@ -95,6 +100,8 @@ class Repl:
         found = self.commands.find(name)
         if found is None:
             raise CommandError(self.unknown_command_message(name))
+        if not found.instant:
+            self._wait_for_warm_start()
         try:
             answer = found.handler(self, args.strip())
         except (CommandError, ModelError, PluginError, KeyboardInterrupt):
@@ -107,6 +114,17 @@ class Repl:
         if isinstance(answer, Result):
             return answer
         return Result(text="" if answer is None else str(answer), confirmation=found.confirms)
+
+    def _wait_for_warm_start(self) -> None:
+        """Let the warm start finish first: two threads importing transformers at once break its imports.
+
+        Ctrl-C ends the wait (the line is cancelled, the load goes on).
+        """
+        preloader = self.warm_start
+        if preloader is None or not preloader.running:
+            return
+        with self.renderer.working(lambda: f"loading {preloader.name}"):
+            preloader.wait()
 
     def unknown_command_message(self, name: str) -> str:
         hint = self.commands.nearest(name)

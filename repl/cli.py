@@ -283,9 +283,9 @@ def _run(args: argparse.Namespace, config: config_module.Config, session) -> int
     if config.preload and not args.no_preload:
         from repl.preload import Preloader
 
-        preloader = Preloader.for_active(session, repl.renderer.notice)
-        if preloader is not None:
-            reader.when_shown(preloader.start)
+        repl.warm_start = Preloader.for_active(session, repl.renderer.notice)
+        if repl.warm_start is not None:
+            reader.when_shown(repl.warm_start.start)
     interact(repl, reader)
     return EXIT_OK
 

@@ -10,6 +10,9 @@ the prompt is drawn, so the first reply comes about as fast as the second.
 - The load goes through `Session.model`, whose per-model lock makes a line
   sent meanwhile wait for this load instead of starting a second one; that
   wait is timed in short steps, so Ctrl-C cancels it and not the REPL.
+- Any other line waits for it too (`Repl.warm_start`), except the few commands
+  that need neither torch nor transformers: transformers' lazy imports break
+  when two threads import it at once.
 - Nothing is shown unless the load fails. A hub checkpoint the cache holds only
   in part fails here quietly: the line's own load then fetches what is missing
   and shows any error.
@@ -50,6 +53,10 @@ class Preloader:
     def start(self) -> None:
         if not self._thread.is_alive() and not self.done.is_set():
             self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the load to end (True), in short steps so that Ctrl-C lands in the main thread."""

@@ -98,6 +98,19 @@ def test_a_failed_preload_says_so_and_the_line_tries_again(tmp_path):
     assert "weights are torn" in turn.error and plugin.loads == 2
 
 
+def test_commands_wait_for_the_preload_except_those_that_need_no_libraries(tmp_path):
+    repl, plugin, preloader, _ = gated_repl(tmp_path)
+    repl.warm_start = preloader
+    preloader.start()
+    assert plugin.started.wait(10)
+    for line in ("/help", "/history", "/plugins", "/use gated"):  # instant: the load is still running
+        assert repl.evaluate(line).ok, line
+    assert preloader.running and "gated" not in repl.session.loaded
+    threading.Timer(0.3, plugin.gate.set).start()
+    assert repl.evaluate("/show").ok  # waits: settings are checked by transformers, which the preload imports
+    assert "gated" in repl.session.loaded and plugin.loads == 1
+
+
 def test_only_checkpoints_on_this_machine_are_preloaded(tmp_path):
     assert is_on_this_machine(str(tmp_path))
     assert not is_on_this_machine(str(tmp_path / "missing"))
@@ -141,5 +154,16 @@ def test_the_terminal_repl_loads_the_active_model_while_the_user_types(tiny_chec
         # transformers' progress bars.
         assert ("loading gpt2 from" in shown.getvalue()) != preload
         assert "Loading weights" not in shown.getvalue()
+    finally:
+        child.kill(9)
+
+
+def test_a_setting_sent_while_the_preload_imports_transformers_is_checked_after_it(tiny_checkpoints, tmp_path):
+    """Two threads importing transformers at once break its lazy imports ("cannot import name GenerationConfig")."""
+    child = spawn_repl(tiny_checkpoints["gpt2"], tmp_path)
+    try:
+        child.sendline("/set probs on")  # at once: the warm start is importing transformers
+        child.expect(r"(internal error[^\r\n]*|probs = on)")
+        assert child.match.group(1) == "probs = on"
     finally:
         child.kill(9)

@@ -25,7 +25,9 @@ HELP_FOOTER = (
 )
 
 
-@command("help", usage="[COMMAND|set]", help="list commands, explain one, or list the settings (/help set)")
+@command(
+    "help", usage="[COMMAND|set]", help="list commands, explain one, or list the settings (/help set)", instant=True
+)
 def help_command(repl: Repl, args: str) -> str:
     words = split_arguments(args, "/help [COMMAND|set]", 0, 1)
     width = repl.width() or DEFAULT_WIDTH  # prose wraps even in a file; tables only at a terminal
@@ -75,13 +77,13 @@ def stats_command(repl: Repl, args: str) -> str:
     return f"stats {'on' if repl.show_stats else 'off'}"
 
 
-@command("plugins", help="installed plugins and their status")
+@command("plugins", help="installed plugins and their status", instant=True)
 def plugins_command(repl: Repl, args: str) -> str:
     split_arguments(args, "/plugins", 0, 0)
     return plugins_table(repl.session.host, repl.width())
 
 
-@command("quit", help="leave modelrepl (Ctrl-D does too)", aliases=("exit", "q"))
+@command("quit", help="leave modelrepl (Ctrl-D does too)", aliases=("exit", "q"), instant=True)
 def quit_command(repl: Repl, args: str) -> Result:
     split_arguments(args, "/quit", 0, 0)
     return Result(quit=True)

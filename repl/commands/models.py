@@ -20,7 +20,7 @@ def models_command(repl: Repl, args: str) -> str:
     return repl.describe_models()
 
 
-@command("use", usage="NAME", help="switch the active model", confirms=True)
+@command("use", usage="NAME", help="switch the active model", confirms=True, instant=True)
 def use_command(repl: Repl, args: str) -> str:
     (name,) = split_arguments(args, "/use NAME", 1, 1)
     spec = repl.session.spec(name)

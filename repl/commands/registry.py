@@ -32,17 +32,27 @@ class Command:
     aliases: tuple[str, ...] = ()
     plugin: str | None = None
     confirms: bool = False  # a text answer only confirms what was done (see Result.confirmation)
+    # Touches neither torch nor transformers, so it runs at once while the warm start imports them.
+    instant: bool = False
 
     @property
     def synopsis(self) -> str:
         return f"/{self.name} {self.usage}".rstrip()
 
 
-def command(name: str, *, help: str, usage: str = "", aliases: tuple[str, ...] = (), confirms: bool = False):
+def command(
+    name: str,
+    *,
+    help: str,
+    usage: str = "",
+    aliases: tuple[str, ...] = (),
+    confirms: bool = False,
+    instant: bool = False,
+):
     """Mark a function as a built-in command; `CommandRegistry.add_module` collects it."""
 
     def mark(function: Handler) -> Handler:
-        info = dict(name=name, help=help, usage=usage, aliases=aliases, confirms=confirms)
+        info = dict(name=name, help=help, usage=usage, aliases=aliases, confirms=confirms, instant=instant)
         function.command_info = info  # type: ignore[attr-defined]
         return function
 
@@ -55,7 +65,16 @@ class CommandRegistry:
         self._aliases: dict[str, str] = {}
 
     def register(
-        self, name: str, handler: Handler, *, help: str = "", usage: str = "", aliases=(), plugin=None, confirms=False
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        help: str = "",
+        usage: str = "",
+        aliases=(),
+        plugin=None,
+        confirms=False,
+        instant=False,
     ) -> None:
         name = name.lstrip("/")
         for claimed in (name, *aliases):
@@ -64,7 +83,7 @@ class CommandRegistry:
                 raise ValueError(f"command /{claimed} is already taken by {owner.plugin or 'modelrepl'}")
         if not name or any(c.isspace() for c in name) or not callable(handler):
             raise ValueError(f"invalid command /{name}")
-        self._commands[name] = Command(name, handler, help, usage, tuple(aliases), plugin, confirms)
+        self._commands[name] = Command(name, handler, help, usage, tuple(aliases), plugin, confirms, instant)
         for alias in aliases:
             self._aliases[alias] = name
 

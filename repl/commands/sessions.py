@@ -145,7 +145,7 @@ def save_session(repl: Repl, words: list[str]) -> str:
     return f"saved {_count_turns(len(repl.session.turns))} to {path}"
 
 
-@command("history", usage="[N]", help=f"the last N turns of this session (default {HISTORY_SHOWN})")
+@command("history", usage="[N]", help=f"the last N turns of this session (default {HISTORY_SHOWN})", instant=True)
 def history_command(repl: Repl, args: str) -> str | Result:
     words = split_arguments(args, "/history [N]", 0, 1)
     count = HISTORY_SHOWN
