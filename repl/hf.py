@@ -727,16 +727,31 @@ def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
     A token decoded alone loses what its decoder strips at the start of a text
     (SentencePiece's leading space), so each is decoded after the tokenizer's
     token for "a" and that prefix is cut off. A token that is no text alone
-    (a part of a character's bytes) keeps its piece.
+    (part of a character) shows the bytes it holds as escapes where the
+    tokenizer is byte-level (`ĠGrÃ` is " Gr\\xc3"), else its piece.
     """
     pieces = tokenizer.convert_ids_to_tokens(ids)
     lead = tokenizer("a", add_special_tokens=False)["input_ids"][-1:]
     prefix = tokenizer.decode(lead, clean_up_tokenization_spaces=False)
     decoded = tokenizer.batch_decode([lead + [i] for i in ids], clean_up_tokenization_spaces=False)
     return [
-        text[len(prefix) :] if text.startswith(prefix) and "\ufffd" not in text else piece
+        text[len(prefix) :] if text.startswith(prefix) and "\ufffd" not in text else _bytes_shown(tokenizer, piece)
         for text, piece in zip(decoded, pieces)
     ]
+
+
+def _bytes_shown(tokenizer: Any, piece: str) -> str:
+    """A byte-level piece as text with the bytes that are no whole character escaped; other pieces as they are."""
+    from tokenizers.decoders import ByteLevel
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or not isinstance(backend.decoder, ByteLevel):
+        return piece
+    byte_of = {char: byte for byte, char in bytes_to_unicode().items()}
+    if not all(char in byte_of for char in piece):
+        return piece
+    return bytes(byte_of[char] for char in piece).decode("utf-8", errors="backslashreplace")
 
 
 def top_alternatives(tokenizer: Any, logprobs: torch.Tensor, k: int) -> list[Alternative]:
