@@ -118,13 +118,18 @@ class Repl:
     def _wait_for_warm_start(self) -> None:
         """Let the warm start finish first: two threads importing transformers at once break its imports.
 
-        Ctrl-C ends the wait (the line is cancelled, the load goes on).
+        Ctrl-C ends the wait: the line is not run, the load goes on.
         """
         preloader = self.warm_start
         if preloader is None or not preloader.running:
             return
         with self.renderer.working(lambda: f"loading {preloader.name}"):
-            preloader.wait()
+            try:
+                preloader.wait()
+            except KeyboardInterrupt:
+                raise CommandError(
+                    f"cancelled; {preloader.name} goes on loading in the background: send the line again in a moment"
+                ) from None
 
     def unknown_command_message(self, name: str) -> str:
         hint = self.commands.nearest(name)

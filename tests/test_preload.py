@@ -106,6 +106,10 @@ def test_commands_wait_for_the_preload_except_those_that_need_no_libraries(tmp_p
     for line in ("/help", "/history", "/plugins", "/use gated"):  # instant: the load is still running
         assert repl.evaluate(line).ok, line
     assert preloader.running and "gated" not in repl.session.loaded
+    threading.Timer(0.3, _thread.interrupt_main).start()  # Ctrl-C while /show waits
+    assert repl.evaluate("/show").error == (
+        "cancelled; gated goes on loading in the background: send the line again in a moment"
+    )
     threading.Timer(0.3, plugin.gate.set).start()
     assert repl.evaluate("/show").ok  # waits: settings are checked by transformers, which the preload imports
     assert "gated" in repl.session.loaded and plugin.loads == 1
