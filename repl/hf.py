@@ -218,6 +218,7 @@ def quiet_loading() -> Iterator[None]:
             transformers_logging.enable_progress_bar()
 
 
+@quiet_loading()
 def load(
     spec: ModelSpec,
     checkpoint: str,
@@ -228,23 +229,6 @@ def load(
     needs_head: bool = True,
 ) -> LoadedModel:
     """Load a checkpoint of `spec.family` with the matching Auto class, safely, and quietly (`quiet_loading`).
-
-    See `_load_checked` for what is refused.
-    """
-    with quiet_loading():
-        return _load_checked(spec, checkpoint, options, auto_class=auto_class, accepts=accepts, needs_head=needs_head)
-
-
-def _load_checked(
-    spec: ModelSpec,
-    checkpoint: str,
-    options: LoadOptions,
-    *,
-    auto_class: Any = None,
-    accepts: Callable[[Any], bool] | None = None,
-    needs_head: bool = True,
-) -> LoadedModel:
-    """Load a checkpoint of `spec.family` with the matching Auto class, safely.
 
     Refuses a checkpoint of another family, pickle-only weights (unless
     allowed) and checkpoints that lack the task head's weights: transformers
@@ -704,21 +688,25 @@ def token_probs(tokenizer: Any, output: Any, new_ids: list[int], settings: dict[
     if getattr(output, "logits", None) is None or getattr(output, "scores", None) is None:
         return None
     k = settings.get("top_logprobs", 5)
-    steps = []
+    measured = []
     for token_id, raw_logits, processed_logits in zip(new_ids, output.logits, output.scores):
         raw = raw_logits[0].float().log_softmax(-1)
         processed = processed_logits[0].float().log_softmax(-1)
-        steps.append(
-            TokenProbs(
-                id=token_id,
-                piece=token_texts(tokenizer, [token_id])[0],
-                logprob=raw[token_id].item(),
-                processed_logprob=processed[token_id].item(),
-                top=top_alternatives(tokenizer, raw, k),
-                processed_top=top_alternatives(tokenizer, processed, k),
-            )
+        measured.append((token_id, raw[token_id].item(), processed[token_id].item(), _top(raw, k), _top(processed, k)))
+    # Every token shown, decoded once for the whole reply rather than once per step.
+    shown = {i for token_id, _, _, top, processed_top in measured for i in (token_id, *top, *processed_top)}
+    text = dict(zip(shown, token_texts(tokenizer, list(shown))))
+    return [
+        TokenProbs(
+            id=token_id,
+            piece=text[token_id],
+            logprob=logprob,
+            processed_logprob=processed_logprob,
+            top=[Alternative(i, text[i], value) for i, value in top.items()],
+            processed_top=[Alternative(i, text[i], value) for i, value in processed_top.items()],
         )
-    return steps
+        for token_id, logprob, processed_logprob, top, processed_top in measured
+    ]
 
 
 def token_texts(tokenizer: Any, ids: list[int]) -> list[str]:
@@ -756,13 +744,14 @@ def _bytes_shown(tokenizer: Any, piece: str) -> str:
 
 def top_alternatives(tokenizer: Any, logprobs: torch.Tensor, k: int) -> list[Alternative]:
     """The k most likely tokens of a log-probability vector, most likely first; impossible ones left out."""
+    top = _top(logprobs, k)
+    return [Alternative(i, text, value) for (i, value), text in zip(top.items(), token_texts(tokenizer, list(top)))]
+
+
+def _top(logprobs: torch.Tensor, k: int) -> dict[int, float]:
+    """{id: log-probability} of the k most likely tokens, most likely first; impossible ones left out."""
     values, ids = logprobs.topk(min(k, logprobs.shape[-1]))
-    pieces = token_texts(tokenizer, ids.tolist())
-    return [
-        Alternative(token_id, piece, value)
-        for token_id, piece, value in zip(ids.tolist(), pieces, values.tolist())
-        if value != float("-inf")
-    ]
+    return {i: value for i, value in zip(ids.tolist(), values.tolist()) if value != float("-inf")}
 
 
 def entropy(logprobs: torch.Tensor) -> float:

@@ -20,11 +20,10 @@ the prompt is drawn, so the first reply comes about as fast as the second.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from repl.api import ModelError
 from repl.plugins import PluginError, describe_exception
@@ -72,7 +71,9 @@ class Preloader:
         try:
             if not is_on_this_machine(checkpoint):
                 return
-            with _quiet_progress_bars():
+            from repl.hf import quiet_loading  # also for plugins that call from_pretrained themselves
+
+            with quiet_loading():
                 self.session.model(self.name, local_files_only=True)
         except (ModelError, PluginError) as exc:
             log.debug("preloading %s failed", self.name, exc_info=True)
@@ -83,20 +84,6 @@ class Preloader:
             self.report(f"preloading {self.name} failed: {describe_exception(exc)}")
         finally:
             self.done.set()
-
-
-@contextlib.contextmanager
-def _quiet_progress_bars() -> Iterator[None]:
-    """transformers draws a "Loading weights" bar; in the background it would land under the user's typing."""
-    from transformers.utils import logging as transformers_logging
-
-    enabled = transformers_logging.is_progress_bar_enabled()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if enabled:
-            transformers_logging.enable_progress_bar()
 
 
 def _is_local(checkpoint: str) -> bool:

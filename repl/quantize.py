@@ -20,6 +20,7 @@ import importlib.util
 import mmap
 import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from repl.api import ModelError
@@ -107,10 +108,11 @@ def quantize_int8(model: Any) -> None:
         # and of quantized tensor types it still uses itself.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", message=".*quantize_per_", category=UserWarning)
+        hand_back = _page_reclaimer()
         for parent, name, layer in layers:
             setattr(parent, name, _dynamic_int8(layer))
             if layer.weight.data_ptr() not in still_used:  # a tied embedding keeps its fp32 weight
-                _hand_back_pages(layer.weight)
+                hand_back(layer.weight)
 
 
 def _linear_layers(model: Any) -> Any:
@@ -145,16 +147,20 @@ def _dynamic_int8(layer: Any) -> Any:
 MADV_PAGEOUT = 21
 
 
-def _hand_back_pages(tensor: Any) -> None:
-    """Ask the kernel to reclaim the whole pages of a tensor no longer needed: harmless if it declines."""
+def _page_reclaimer() -> Callable[[Any], None]:
+    """A function that asks the kernel to reclaim a tensor's whole pages; harmless if it declines (or off Linux)."""
     if sys.platform != "linux":
-        return
+        return lambda tensor: None
+    madvise = ctypes.CDLL(None, use_errno=True).madvise
     page = mmap.PAGESIZE
-    start = -(-tensor.data_ptr() // page) * page
-    end = (tensor.data_ptr() + tensor.numel() * tensor.element_size()) // page * page
-    if end > start:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), ctypes.c_int(MADV_PAGEOUT))
+
+    def hand_back(tensor: Any) -> None:
+        start = -(-tensor.data_ptr() // page) * page
+        end = (tensor.data_ptr() + tensor.numel() * tensor.element_size()) // page * page
+        if end > start:
+            madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), ctypes.c_int(MADV_PAGEOUT))
+
+    return hand_back
 
 
 def weight_bytes(model: Any) -> int:

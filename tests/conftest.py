@@ -2,6 +2,9 @@ import os
 
 import pytest
 
+from repl import hookimpl
+from repl.api import Encoding, Reply, Token
+
 # Set before anything imports huggingface_hub, which reads it once: no test may reach the network.
 os.environ["HF_HUB_OFFLINE"] = "1"
 # Tiny models gain nothing from threads, and on a busy 2-core machine two threads make each step
@@ -51,3 +54,20 @@ def taught_repl(taught_checkpoints):
         )
 
     return build
+
+
+class ShoutingModel:
+    """The turn hooks of a toy model that answers its line in capitals; subclasses register and load it."""
+
+    @hookimpl
+    def tokenize(self, text):
+        return Encoding(text, [Token(1, text)])
+
+    @hookimpl
+    def run(self, encoding, control):
+        control.step()
+        return encoding.text
+
+    @hookimpl
+    def decode(self, output):
+        return Reply(text=output.upper(), new_ids=[1])

@@ -5,6 +5,7 @@ import sys
 
 import pexpect
 import pytest
+from conftest import ShoutingModel
 
 from repl import hookimpl
 from repl.api import SEQ2SEQ
@@ -73,7 +74,7 @@ def test_sigint_at_the_prompt_does_not_exit_and_ctrl_d_does(terminal):
     assert terminal.exitstatus == 0
 
 
-class InterruptedLoad:
+class InterruptedLoad(ShoutingModel):
     """A plugin whose first load is interrupted by Ctrl-C, as from_pretrained would be."""
 
     def __init__(self):
@@ -91,23 +92,6 @@ class InterruptedLoad:
         if self.loads == 1:
             raise KeyboardInterrupt
         return LoadedModel(spec=spec, checkpoint=checkpoint)
-
-    @hookimpl
-    def tokenize(self, text):
-        from repl.api import Encoding, Token
-
-        return Encoding(text, [Token(1, text)])
-
-    @hookimpl
-    def run(self, encoding, control):
-        control.step()
-        return encoding.text
-
-    @hookimpl
-    def decode(self, output):
-        from repl.api import Reply
-
-        return Reply(text=output.upper(), new_ids=[1])
 
 
 def test_ctrl_c_during_a_load_registers_no_half_loaded_model():

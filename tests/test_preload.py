@@ -9,9 +9,10 @@ import time
 
 import pexpect
 import pytest
+from conftest import ShoutingModel
 
 from repl import hookimpl
-from repl.api import CAUSAL, Encoding, LoadedModel, Reply, Token
+from repl.api import CAUSAL, LoadedModel
 from repl.preload import Preloader, is_on_this_machine
 from repl.testing import make_host, make_repl
 
@@ -19,7 +20,7 @@ from repl.testing import make_host, make_repl
 GPT2_PROMPT = r"gpt2(?:\x1b\[[0-9;]*m)*>"
 
 
-class GatedLoad:
+class GatedLoad(ShoutingModel):
     """A model whose load runs until the test opens the gate, counting how often it is loaded."""
 
     def __init__(self, checkpoint):
@@ -40,19 +41,6 @@ class GatedLoad:
         if checkpoint.endswith("broken"):
             raise RuntimeError("weights are torn")
         return LoadedModel(spec=spec, checkpoint=checkpoint, handle=options.local_files_only)
-
-    @hookimpl
-    def tokenize(self, text):
-        return Encoding(text, [Token(1, text)])
-
-    @hookimpl
-    def run(self, encoding, control):
-        control.step()
-        return encoding.text
-
-    @hookimpl
-    def decode(self, output):
-        return Reply(text=output.upper(), new_ids=[1])
 
 
 def gated_repl(directory):
