@@ -163,7 +163,7 @@ class HookLog:
 def _repl_worker(family: str, checkpoint: str, new_tokens: int) -> dict[str, Any]:
     from benchmarks.repl_side import checked_turns, make_repl
 
-    importlib.import_module("repl.hf")  # what the first load imports: torch, transformers, the Auto classes
+    importlib.import_module("repl.hf.loading")  # what the first load imports: torch, transformers, the Auto classes
 
     sink = open(os.devnull, "w", encoding="utf-8")
     repl = make_repl({family: Path(checkpoint)}, new_tokens, sink)

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import IO
 
 from repl.api import LoadOptions
-from repl.app import Repl
-from repl.plugins import create_host
-from repl.render import Renderer
-from repl.session import Session
+from repl.app.evaluator import Repl
+from repl.core.plugin_host import create_host
+from repl.core.session import Session
+from repl.terminal.renderer import Renderer
 from repl.testing.checkpoints import FAMILIES
 
 # One line per family that each model answers as intended: bert needs a mask.

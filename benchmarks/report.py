@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from repl.render import human_bytes, table
+from repl.core.units import human_bytes
+from repl.terminal.renderer import table
 
 MIB = 1 / (1 << 20)
 DISPATCH_TARGET = 0.97

@@ -11,12 +11,12 @@ import importlib.metadata
 import sys
 from collections.abc import Sequence
 
-from repl import config as config_module
-from repl import quantize
-from repl.api import LoadOptions, ModelError
-from repl.config import DEVICES, DTYPES, ConfigError
-from repl.exit_status import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from repl.placement import parse_max_memory
+from repl.core.exit_status import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from repl.core.records import LoadOptions, ModelError
+from repl.hf import quantization as quantize
+from repl.hf.placement import parse_max_memory
+from repl.store import config as config_module
+from repl.store.config import DEVICES, DTYPES, ConfigError
 
 
 def _version() -> str:
@@ -142,9 +142,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def build_session(args: argparse.Namespace, config: config_module.Config):
     """The session the flags and config describe; errors name what to fix."""
-    from repl.plugins import create_host
-    from repl.session import Session
-    from repl.settings import find_setting
+    from repl.core.plugin_host import create_host
+    from repl.core.session import Session
+    from repl.core.settings import find_setting
 
     host = create_host()
     options = LoadOptions(
@@ -182,7 +182,7 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
 
 def _set_system_prompt(session, text: str) -> None:
     """--system TEXT: the text as given (not parsed as a setting value) on every model that takes one."""
-    from repl.conversation import SYSTEM
+    from repl.core.conversation import SYSTEM
 
     takers = [name for name, spec in session.host.models().items() if spec.setting(SYSTEM.name) is not None]
     if not takers:
@@ -205,10 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             return _config_command(args.action, config)
         if args.command == "plugins":
-            from repl.app import Repl
-            from repl.plugins import create_host
-            from repl.render import plugins_table
-            from repl.session import Session
+            from repl.app.evaluator import Repl
+            from repl.core.plugin_host import create_host
+            from repl.core.session import Session
+            from repl.terminal.renderer import plugins_table
 
             host = create_host()
             Repl(Session(host))  # runs the start-up hooks, where most plugin faults show
@@ -216,16 +216,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         session = build_session(args, config)
         if args.command == "models":
-            from repl.app import Repl
+            from repl.app.evaluator import Repl
 
             print(Repl(session).describe_models())
             return EXIT_OK
         if args.command == "compare":
-            from repl.batch_compare import compare_cli
+            from repl.batch.compare import compare_cli
 
             return compare_cli(session, args)
         if args.command == "score":
-            from repl.batch_score import score_cli
+            from repl.batch.score import score_cli
 
             return score_cli(session, args)
         return _run(args, config, session)
@@ -238,13 +238,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _config_command(action: str, config: config_module.Config) -> int:
-    from repl import paths
+    from repl.store import paths
 
     if action == "path":
         print(config.path or paths.config_file())
     elif action == "show":
-        from repl.plugins import create_host
-        from repl.session import Session
+        from repl.core.plugin_host import create_host
+        from repl.core.session import Session
 
         host = create_host()
         active = Session(host, active=config_module.default_model(config, host)).active
@@ -255,33 +255,33 @@ def _config_command(action: str, config: config_module.Config) -> int:
 
 
 def _run(args: argparse.Namespace, config: config_module.Config, session) -> int:
-    from repl.app import Repl
-    from repl.render import Renderer, colour_wanted
+    from repl.app.evaluator import Repl
+    from repl.terminal.renderer import Renderer, colour_wanted
 
     batch = bool(args.execute) or not sys.stdin.isatty()
     at_terminal = not batch and sys.stdout.isatty()
     renderer = Renderer(json_mode=args.json, terminal=at_terminal, colour=at_terminal and colour_wanted(sys.stdout))
     repl = Repl(session, renderer, debug=args.debug)
     if config.log and not args.no_log:
-        from repl.paths import transcript_file
-        from repl.transcript import Transcript
+        from repl.store.paths import transcript_file
+        from repl.store.transcript import Transcript
 
         repl.transcript = Transcript(transcript_file(), repl.renderer.notice)
     if batch:
-        from repl.lines import batch_lines, replace_undecodable
+        from repl.core.lines import batch_lines, replace_undecodable
 
         for problem in session.host.take_problems():
             repl.renderer.notice(problem)
         if args.execute:
             return repl.run_lines(batch_lines(map(replace_undecodable, args.execute)))
         return repl.run_lines(batch_lines(_stdin_lines()))
-    from repl import paths
-    from repl.prompt import TerminalReader, interact
+    from repl.store import paths
+    from repl.terminal.reader import TerminalReader, interact
 
     _banner(repl)
     reader = TerminalReader(repl, paths.history_file(), config.history_size)
     if config.preload and not args.no_preload:
-        from repl.preload import Preloader
+        from repl.app.warm_start import Preloader
 
         repl.warm_start = Preloader.for_active(session, repl.renderer.notice)
         if repl.warm_start is not None:
@@ -297,8 +297,8 @@ def _stdin_lines():
 
 
 def _banner(repl) -> None:
-    from repl.render import DEFAULT_WIDTH
-    from repl.textlayout import wrap_paragraph
+    from repl.terminal.layout import wrap_paragraph
+    from repl.terminal.renderer import DEFAULT_WIDTH
 
     session = repl.session
     if session.active is not None:

@@ -15,7 +15,7 @@ import threading
 
 import pytest
 
-from repl import paths
+from repl.store import paths
 
 
 def paste(text):
@@ -302,7 +302,7 @@ def test_invalid_utf8_typed_at_the_terminal_becomes_replacement_characters(gpt2_
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from repl.prompt import TerminalReader
+    from repl.terminal.reader import TerminalReader
 
     history = tmp_path / "history"
     results = []

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from repl.results import CORE_FIELDS
+from repl.core.results import CORE_FIELDS
 
 
 def modelrepl(*args, stdin=None, env=None, timeout=120):

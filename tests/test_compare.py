@@ -9,10 +9,10 @@ import subprocess
 import sys
 import unicodedata
 
-from repl import config as config_module
-from repl.batch_compare import ROW_FIELDS, compare_cli, summarize
+from repl.batch.compare import ROW_FIELDS, compare_cli, summarize
 from repl.cli import build_parser, build_session
-from repl.textlayout import layout_blocks
+from repl.store import config as config_module
+from repl.terminal.layout import layout_blocks
 
 SHORT = {"mt0": {"max_new_tokens": 3}, "gpt2": {"max_new_tokens": 3}}
 

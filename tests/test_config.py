@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from repl import cli, config, paths
-from repl.config import ConfigError
-from repl.session import Session
+from repl import cli
+from repl.core.session import Session
+from repl.store import config, paths
+from repl.store.config import ConfigError
 from repl.testing.fixtures import builtin_host
 
 

@@ -15,9 +15,11 @@ import time
 
 import pytest
 
-from repl import hookimpl, paths, storage
-from repl import session_file as sessions
+from repl import hookimpl
 from repl.api import Encoding, LoadedModel, ModelError, Reply, Token
+from repl.store import files as storage
+from repl.store import paths
+from repl.store import session_files as sessions
 from repl.testing import make_host, make_repl
 
 WAIT = 60  # seconds a helper thread waits for the REPL before giving up; never reached when things work

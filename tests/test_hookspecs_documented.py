@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from repl import api, hookspecs
-from repl.results import CORE_FIELDS, RESERVED_FIELDS, Turn, turn_record
+from repl.core.results import CORE_FIELDS, RESERVED_FIELDS, Turn, turn_record
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "plugins.md"

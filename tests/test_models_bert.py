@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from repl.turn import tokenize
+from repl.core.turn import tokenize
 
 
 def test_input_is_wrapped_in_cls_and_sep(builtin_repl):

@@ -185,8 +185,8 @@ def test_a_template_that_fails_to_render_is_one_line_naming_the_checkpoint(chat_
 
 
 def test_the_config_system_prompt_goes_to_every_model_that_takes_one_unless_its_table_says_otherwise(tmp_path):
-    from repl import config
-    from repl.session import Session
+    from repl.core.session import Session
+    from repl.store import config
 
     path = tmp_path / "config.toml"
     path.write_text('system = "Be brief."\n[models.gpt2]\nmax_new_tokens = 9\n', encoding="utf-8")
@@ -200,7 +200,7 @@ def test_the_config_system_prompt_goes_to_every_model_that_takes_one_unless_its_
 
 
 def test_reasoning_parts_only_grow_as_a_reply_streams_in():
-    from repl import reasoning
+    from repl.hf import reasoning
 
     for reply, thinking in (("<think>\nHmm, so.\n</think>\n\nYes.", False), ("Hmm.</think>Yes.", True)):
         shown = ("", "")

@@ -1,6 +1,6 @@
 """gpt2 (causal): nothing added, EOS as pad, the reply is the continuation only."""
 
-from repl.turn import tokenize
+from repl.core.turn import tokenize
 
 
 def test_nothing_is_added_to_the_input(builtin_repl):

@@ -1,6 +1,6 @@
 """mt0 (seq2seq): exactly what the encoder sees, where the decoder starts, what is shown."""
 
-from repl.turn import tokenize
+from repl.core.turn import tokenize
 
 
 def test_encoder_input_ends_with_eos_and_has_no_start_token(builtin_repl):

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from repl import config as config_module
 from repl.api import LoadOptions
-from repl.placement import parse_max_memory
+from repl.hf.placement import parse_max_memory
+from repl.store import config as config_module
 from repl.testing import build_checkpoint, make_repl, replace_model
 from repl.testing.fixtures import builtin_host
 
@@ -61,7 +61,7 @@ def test_a_model_that_does_not_fit_says_what_it_needs_and_what_to_pass(four_laye
 
 @pytest.mark.parametrize("text", ["0=20GiB", "cuda:1=1.5GB", "cpu=500MB", "mps=1000000"])
 def test_max_memory_values_accelerate_takes(text):
-    from repl.placement import accelerate_max_memory
+    from repl.hf.placement import accelerate_max_memory
 
     limits = accelerate_max_memory((parse_max_memory(text),))
     assert len(limits) == 1 and all(size > 0 for size in limits.values())

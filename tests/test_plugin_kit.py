@@ -17,7 +17,7 @@ import pytest
 
 from repl import cli, hookimpl
 from repl.api import ModelError
-from repl.plugins import create_host
+from repl.core.plugin_host import create_host
 from repl.testing import (
     ConformanceError,
     ReplDriver,

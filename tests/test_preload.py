@@ -13,7 +13,7 @@ from conftest import ShoutingModel
 
 from repl import hookimpl
 from repl.api import CAUSAL, LoadedModel
-from repl.preload import Preloader, is_on_this_machine
+from repl.app.warm_start import Preloader, is_on_this_machine
 from repl.testing import make_host, make_repl
 
 # The prompt, its model name coloured on a terminal.

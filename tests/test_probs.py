@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from repl.commands.probs import SHADE_LEGEND, SHADES
+from repl.app.commands.probs import SHADE_LEGEND, SHADES
 
 GREEDY = {"probs": True, "max_new_tokens": 4}
 
@@ -112,7 +112,7 @@ def test_json_turns_carry_logprobs_only_with_probs_on(builtin_repl):
 
 
 def _turn_record(repl, line):
-    from repl.results import turn_record
+    from repl.core.results import turn_record
 
     (turn,) = repl.evaluate(line).turns
     return turn_record(turn)
@@ -179,9 +179,9 @@ def test_modelrepl_score_writes_a_row_per_text_and_model(tiny_checkpoints, tmp_p
     import csv
     import json
 
-    from repl import config as config_module
-    from repl.batch_score import score_cli
+    from repl.batch.score import score_cli
     from repl.cli import build_parser, build_session
+    from repl.store import config as config_module
 
     texts = tmp_path / "texts.txt"
     texts.write_text("the king is in paris\nthe dog is in paris\n", encoding="utf-8")
@@ -204,7 +204,7 @@ def test_modelrepl_score_writes_a_row_per_text_and_model(tiny_checkpoints, tmp_p
 
 
 def test_divergence_of_two_settings_gives_each_side_the_other_tokens_probability(builtin_repl):
-    from repl.divergence import describe, divergences
+    from repl.app.divergence import describe, divergences
 
     repl = builtin_repl(active="gpt2", gpt2={"probs": True, "max_new_tokens": 6, "top_logprobs": 100})
     (plain,) = repl.evaluate("Hello world").turns
@@ -254,8 +254,8 @@ def llama3_chat(tmp_path_factory):
 @pytest.mark.hookspec("score")
 def test_chat_greedy_probs_match_a_forward_pass_and_its_score_says_whether_a_bos_came_first(llama3_chat):
     from plugins import chat as chat_plugin
+    from repl.core.turn import tokenize
     from repl.testing.driver import make_host, make_repl
-    from repl.turn import tokenize
 
     settings = {"chat": {**GREEDY, "max_new_tokens": 3}}
     repl = make_repl(make_host(chat_plugin), active="chat", checkpoints={"chat": str(llama3_chat)}, settings=settings)
@@ -281,7 +281,7 @@ def test_tokens_are_shown_as_the_text_they_add(tiny_checkpoints, family):
     """Byte-level `Ġthe`, SentencePiece `▁the` and WordPiece `##s` read as " the", " the" and "s"."""
     from transformers import AutoTokenizer
 
-    from repl.hf import token_texts
+    from repl.hf.probabilities import token_texts
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoints[family])
     ids = tokenizer("the cat sat on the mat", add_special_tokens=False)["input_ids"]
@@ -298,7 +298,7 @@ def test_tokens_are_shown_as_the_text_they_add(tiny_checkpoints, family):
 def test_a_part_of_a_character_shows_its_bytes(tiny_checkpoints):
     from transformers import AutoTokenizer
 
-    from repl.hf import token_texts
+    from repl.hf.probabilities import token_texts
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_checkpoints["gpt2"])
     ids = tokenizer("日", add_special_tokens=False)[

@@ -14,7 +14,7 @@ import pytest
 
 from repl import hookimpl
 from repl.api import SEQ2SEQ
-from repl.render import Renderer
+from repl.terminal.renderer import Renderer
 from repl.testing import make_host, make_repl
 
 
@@ -128,9 +128,9 @@ def test_mt0_counts_the_pad_tokens_it_generated_and_says_it_hit_the_limit(builti
     record = json.loads(repl_driver(json_repl).lines("Hello world").stdout)
     assert (record["stats"]["new_tokens"], record["stats"]["stop_reason"]) == (8, "max_new_tokens")
 
-    from repl import config as config_module
-    from repl.batch_compare import compare_cli
+    from repl.batch.compare import compare_cli
     from repl.cli import build_parser, build_session
+    from repl.store import config as config_module
 
     prompts = pad_mt0.parent / "prompts.txt"
     prompts.write_text("Hello world\n", encoding="utf-8")
@@ -199,7 +199,7 @@ def test_ctrl_c_while_a_model_loads_prints_one_accurate_message(repl_driver):
 
 
 def test_session_save_does_not_overwrite_a_saved_session_without_force(builtin_repl, repl_driver):
-    from repl.session_file import session_path
+    from repl.store.session_files import session_path
 
     repl = builtin_repl(active="mt0", mt0={"max_new_tokens": 2})
     drive = repl_driver(repl).lines("/session save mine", "Hello", "/session save mine", "/help session")

@@ -8,13 +8,13 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from repl.api import Setting
-from repl.commands.arguments import split_arguments, split_at_separator
-from repl.lines import BLOCK_FENCE, batch_lines, join_blocks
-from repl.results import CommandError
-from repl.settings import GENERATION_SETTINGS, REPL_SETTINGS
+from repl.app.commands.arguments import split_arguments, split_at_separator
+from repl.core.lines import BLOCK_FENCE, batch_lines, join_blocks
+from repl.core.results import CommandError
+from repl.core.settings import GENERATION_SETTINGS, REPL_SETTINGS
+from repl.core.turn import tokenize
 from repl.testing import make_repl
 from repl.testing.fixtures import builtin_host
-from repl.turn import tokenize
 
 SOME = settings(max_examples=150, deadline=None)
 

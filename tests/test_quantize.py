@@ -5,9 +5,10 @@ import sys
 import pytest
 from conftest import TAUGHT
 
-from repl import cli, config
+from repl import cli
 from repl.api import LoadOptions, ModelError
-from repl.session import Session
+from repl.core.session import Session
+from repl.store import config
 from repl.testing import make_repl
 from repl.testing.fixtures import builtin_host
 
@@ -127,7 +128,7 @@ def test_quantizing_hands_back_the_full_precision_pages(tiny_checkpoints, tmp_pa
     import torch
     import transformers
 
-    from repl.quantize import quantize_int8
+    from repl.hf.quantization import quantize_int8
 
     directory = tmp_path / "wide-gpt2"
     shutil.copytree(tiny_checkpoints["gpt2"], directory)

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 import plugins.remote
-from repl.results import turn_record
+from repl.core.results import turn_record
+from repl.core.turn import run_turn
 from repl.testing import make_host, make_repl
 from repl.testing.checkpoints import build_chat_checkpoint
-from repl.turn import run_turn
 
 SECRET = "sk-test-0123456789-secret"
 

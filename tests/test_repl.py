@@ -3,8 +3,8 @@
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.document import Document
 
-from repl.completion import ReplCompleter
-from repl.prompt import TerminalReader
+from repl.terminal.completion import ReplCompleter
+from repl.terminal.reader import TerminalReader
 
 
 def completions(repl, text):

@@ -15,7 +15,8 @@ import sys
 
 import pytest
 
-from repl import cli, paths
+from repl import cli
+from repl.store import paths
 from repl.testing import ReplDriver
 
 PRIVATE_FILE, PRIVATE_DIRECTORY = 0o600, 0o700

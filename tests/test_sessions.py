@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from repl import paths
-from repl import session_file as sessions
-from repl.results import CommandError
+from repl.core.results import CommandError
+from repl.store import paths
+from repl.store import session_files as sessions
 
 SEEDED_GPT2 = {"max_new_tokens": 4, "do_sample": True, "temperature": 1.5, "seed": 7, "context": True}
 

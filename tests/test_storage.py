@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from repl import session_file as sessions
-from repl import storage
-from repl.storage import StorageError, append_line, write_atomic
+from repl.store import files as storage
+from repl.store import session_files as sessions
+from repl.store.files import StorageError, append_line, write_atomic
 
 
 def mode(path):
@@ -94,10 +94,10 @@ SAVER = textwrap.dedent(
     import time
     from pathlib import Path
 
-    from repl import session_file as sessions
-    from repl.plugins import create_host
-    from repl.results import Turn
-    from repl.session import Session
+    from repl.store import session_files as sessions
+    from repl.core.plugin_host import create_host
+    from repl.core.results import Turn
+    from repl.core.session import Session
 
 
     class SlowDiskFile:

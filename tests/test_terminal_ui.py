@@ -14,10 +14,10 @@ import pytest
 from prompt_toolkit.document import Document
 
 from repl import cli
-from repl.completion import ReplCompleter
-from repl.render import Renderer, colour_wanted
-from repl.terminal import ERASE_LINE, Working
-from repl.toolbar import toolbar_text
+from repl.terminal.completion import ReplCompleter
+from repl.terminal.renderer import Renderer, colour_wanted
+from repl.terminal.spinner import ERASE_LINE, Working
+from repl.terminal.toolbar import toolbar_text
 
 TAUGHT_MT0 = "Translate to English: Je t'aime."
 TAUGHT_GPT2 = "Say hi in Chinese:"
@@ -164,7 +164,7 @@ def test_broadcast_shows_in_the_prompt(builtin_repl, repl_driver):
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from repl.prompt import TerminalReader
+    from repl.terminal.reader import TerminalReader
 
     repl = builtin_repl(active="gpt2")
     with create_pipe_input() as keys, create_app_session(input=keys, output=DummyOutput()):
@@ -199,7 +199,7 @@ def test_ctrl_x_ctrl_e_edits_the_line_in_the_editor(builtin_repl, tmp_path, monk
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from repl.prompt import TerminalReader
+    from repl.terminal.reader import TerminalReader
 
     editor = tmp_path / "editor.sh"
     editor.write_text('#!/bin/sh\nprintf "/help %s" "$(cat "$1")" > "$1"\n')

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from repl.commands.tokens import LEGEND, shown_piece
+from repl.app.commands.tokens import LEGEND, shown_piece
 
 SHORT = {"mt0": {"max_new_tokens": 3}, "gpt2": {"max_new_tokens": 3}}
 

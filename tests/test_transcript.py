@@ -3,9 +3,11 @@
 import json
 import os
 
-from repl import cli, paths, storage
-from repl.results import Stats, Turn
-from repl.transcript import Transcript
+from repl import cli
+from repl.core.results import Stats, Turn
+from repl.store import files as storage
+from repl.store import paths
+from repl.store.transcript import Transcript
 
 
 def lines_of(path):

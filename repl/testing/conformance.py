@@ -32,14 +32,14 @@ from typing import Any
 
 from repl import hookspecs
 from repl.api import STOP_REASONS, Encoding, LoadedModel, LoadOptions, ModelError, Reply, RunControl, Setting, Token
-from repl.app import Repl
-from repl.plugins import MODEL_HOOKS, PluginError, PluginHost
-from repl.render import Renderer
-from repl.results import CORE_FIELDS, RESERVED_FIELDS, Result
-from repl.session import Session
-from repl.settings import find_setting
+from repl.app.evaluator import Repl
+from repl.core.plugin_host import MODEL_HOOKS, PluginError, PluginHost
+from repl.core.results import CORE_FIELDS, RESERVED_FIELDS, Result
+from repl.core.session import Session
+from repl.core.settings import find_setting
+from repl.core.turn import tokenize
+from repl.terminal.renderer import Renderer
 from repl.testing.driver import ReplDriver
-from repl.turn import tokenize
 
 SAMPLE = "hello world"
 # "error" is modelrepl's own: a plugin that fails raises instead.

@@ -11,11 +11,11 @@ from types import ModuleType
 from typing import Any
 
 from repl.api import LoadOptions
-from repl.app import Repl
-from repl.plugins import PluginHost, create_host
-from repl.render import Renderer
-from repl.results import Result
-from repl.session import Session
+from repl.app.evaluator import Repl
+from repl.core.plugin_host import PluginHost, create_host
+from repl.core.results import Result
+from repl.core.session import Session
+from repl.terminal.renderer import Renderer
 
 
 def make_host(*plugins: str | ModuleType | tuple[str, Any], entry_points: bool = False) -> PluginHost:
@@ -89,7 +89,7 @@ class ReplDriver:
         from prompt_toolkit.input import create_pipe_input
         from prompt_toolkit.output import DummyOutput
 
-        from repl.prompt import TerminalReader
+        from repl.terminal.reader import TerminalReader
 
         drive = DriveResult()
         with create_pipe_input() as pipe_input, create_app_session(input=pipe_input, output=DummyOutput()):

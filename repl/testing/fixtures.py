@@ -60,7 +60,7 @@ def builtin_repl(tiny_checkpoints):
 
 def builtin_host():
     """A fresh host with only the built-in plugins, loaded through their entry points."""
-    from repl.plugins import PluginHost
+    from repl.core.plugin_host import PluginHost
 
     host = PluginHost()
     host.load_entry_points(only=FAMILIES)

@@ -1,0 +1,45 @@
+"""`/system`: the active model's system prompt, for every model that takes the `system` setting."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from repl.app.commands.registry import command
+from repl.core.conversation import SYSTEM
+from repl.core.results import CommandError
+
+if TYPE_CHECKING:
+    from repl.app.evaluator import Repl
+
+SYSTEM_USAGE = "/system [TEXT|off]"
+
+
+@command(
+    "system",
+    usage="[TEXT|off]",
+    help="the active model's system prompt: show it, set it to TEXT, or remove it",
+    confirms=True,
+)
+def system_command(repl: Repl, args: str) -> str:
+    session = repl.session
+    spec = session.active_spec()
+    if spec.setting(SYSTEM.name) is None:
+        raise CommandError(f"{spec.name} takes no system prompt; models that do: {_takers(repl) or 'none'}")
+    if not args:
+        current = session.settings_of(spec.name)[SYSTEM.name]
+        return f"{spec.name}: system prompt {_shown(current)}" if current else f"{spec.name}: no system prompt"
+    if args.lower() == "off":
+        session.set(spec.name, SYSTEM.name, None)
+        return f"{spec.name}: system prompt removed"
+    # The text as typed, quotes and all: it is not parsed as words, nor "none" as no prompt.
+    session.settings[spec.name] = {**session.settings_of(spec.name), SYSTEM.name: args}
+    return f"{spec.name}: system prompt set to {_shown(args)}; it applies from the next line on"
+
+
+def _shown(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _takers(repl: Repl) -> str:
+    return ", ".join(name for name, spec in repl.session.host.models().items() if spec.setting(SYSTEM.name))

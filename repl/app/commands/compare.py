@@ -1,0 +1,57 @@
+"""Comparing models at the prompt: /compare (one line, or broadcast mode) and /retry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from repl.app.commands.arguments import model_names, split_at_separator
+from repl.app.commands.registry import command
+from repl.app.comparison import compare_result
+from repl.core.records import ModelError
+from repl.core.results import CommandError, Result
+
+if TYPE_CHECKING:
+    from repl.app.evaluator import Repl
+
+COMPARE_USAGE = "/compare [NAME ...] -- TEXT, /compare NAME NAME ... (broadcast), /compare off"
+
+
+@command(
+    "compare",
+    usage="[NAME ...] -- TEXT | NAME NAME ... | off",
+    help="send a line to several models and compare; without TEXT, every line goes to them until /compare off",
+)
+def compare_command(repl: Repl, args: str) -> str | Result:
+    if args.lower() == "off":
+        was_on = repl.broadcast_to is not None
+        repl.broadcast_to = None
+        return "broadcast off" if was_on else "broadcast was not on"
+    words, text = split_at_separator(args)
+    try:
+        names = model_names(repl.session, words)
+    except ModelError as exc:
+        hint = "; put -- before the text to send" if text is None else ""
+        raise CommandError(f"{exc}{hint}") from None
+    if text is None:
+        if len(names) < 2:
+            raise CommandError(f"broadcast needs two or more models; to talk to one, /use it (usage: {COMPARE_USAGE})")
+        repl.broadcast_to = names
+        return f"broadcast on: every line goes to {', '.join(names)}; /compare off ends it"
+    if not text:
+        raise CommandError(f"nothing to send after --; usage: {COMPARE_USAGE}")
+    return compare_result(repl, names, text)
+
+
+@command(
+    "retry",
+    usage="[NAME ...]",
+    help="send the last input again: to the same model, to another, or to several to compare them",
+)
+def retry_command(repl: Repl, args: str) -> Result:
+    if not repl.session.turns:
+        raise CommandError("nothing to retry: no line has been sent to a model yet")
+    last = repl.session.turns[-1]
+    names = model_names(repl.session, args.split()) if args.split() else [last.model]
+    if len(names) == 1:
+        return Result(turns=[repl.turn(names[0], last.input)])
+    return compare_result(repl, names, last.input)

@@ -1,0 +1,102 @@
+"""Models and their settings: /models, /use, /load, /unload, /set, /show and /context."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from repl.app.commands.arguments import on_off, split_arguments
+from repl.app.commands.registry import command
+from repl.core import settings as settings_module
+from repl.core.results import CommandError
+from repl.terminal.layout import table
+
+if TYPE_CHECKING:
+    from repl.app.evaluator import Repl
+
+
+@command("models", help="registered and loaded models")
+def models_command(repl: Repl, args: str) -> str:
+    split_arguments(args, "/models", 0, 0)
+    return repl.describe_models()
+
+
+@command("use", usage="NAME", help="switch the active model", confirms=True, instant=True)
+def use_command(repl: Repl, args: str) -> str:
+    (name,) = split_arguments(args, "/use NAME", 1, 1)
+    spec = repl.session.spec(name)
+    repl.session.active = spec.name
+    repl.broadcast_to = None
+    return f"active model: {spec.name} ({spec.family}, {repl.session.checkpoint_of(spec.name)})"
+
+
+@command(
+    "load",
+    usage="NAME [CHECKPOINT]",
+    help="load a model now, optionally another checkpoint (hub id or directory)",
+    confirms=True,
+)
+def load_command(repl: Repl, args: str) -> str:
+    words = split_arguments(args, "/load NAME [CHECKPOINT]", 1, 2)
+    session = repl.session
+    spec = session.spec(words[0])
+    wanted = words[1] if len(words) == 2 else session.checkpoint_of(spec.name)
+    current = session.loaded.get(spec.name)
+    if current is not None and current.checkpoint == wanted:
+        return f"{spec.name} is already loaded from {wanted}"
+    del current  # a reference kept here would keep the old model's memory while the new one loads
+    try:
+        loaded = repl.load(spec.name, wanted)
+    except KeyboardInterrupt:
+        kept = f"; {spec.name} stays on {session.checkpoint_of(spec.name)}" if spec.name in session.loaded else ""
+        raise CommandError(f"cancelled while loading {spec.name}{kept}") from None
+    return f"loaded {spec.name} from {loaded.checkpoint}: {repl.describe_loaded(loaded)}"
+
+
+@command("unload", usage="NAME", help="free a loaded model's memory", confirms=True)
+def unload_command(repl: Repl, args: str) -> str:
+    (name,) = split_arguments(args, "/unload NAME", 1, 1)
+    spec = repl.session.spec(name)
+    if not repl.session.unload(spec.name):
+        raise CommandError(f"{spec.name} is not loaded")
+    return f"unloaded {spec.name}"
+
+
+@command("set", usage="KEY VALUE", help="change a setting of the active model", confirms=True)
+def set_command(repl: Repl, args: str) -> str:
+    words = split_arguments(args, "/set KEY VALUE", 2, 2)
+    spec = repl.session.active_spec()
+    try:
+        warning = repl.session.set(spec.name, words[0], words[1])
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    value = repl.session.settings_of(spec.name)[words[0]]
+    shown = f"{spec.name}: {words[0]} = {settings_module.format_value(value)}"
+    return f"{shown}\nnote: {warning}" if warning else shown
+
+
+@command("show", usage="[NAME]", help="a model's settings (default: the active model's)")
+def show_command(repl: Repl, args: str) -> str:
+    words = split_arguments(args, "/show [NAME]", 0, 1)
+    spec = repl.session.spec(words[0]) if words else repl.session.active_spec()
+    values = repl.session.settings_of(spec.name)
+    rows = [
+        (setting.name, settings_module.format_value(values[setting.name]), setting.help)
+        for setting in settings_module.all_settings(spec)
+    ]
+    return "\n".join(
+        [
+            f"{spec.name} ({spec.family}, {repl.session.checkpoint_of(spec.name)})",
+            table(("setting", "value", "meaning"), rows, repl.width()),
+            f"stats after each reply: {'on' if repl.show_stats else 'off'}",
+        ]
+    )
+
+
+@command("context", usage="on|off", help="keep earlier turns as the prompt (models that support it)", confirms=True)
+def context_command(repl: Repl, args: str) -> str:
+    (word,) = split_arguments(args, "/context on|off", 1, 1)
+    spec = repl.session.active_spec()
+    if spec.setting("context") is None:
+        raise CommandError(f"{spec.name} keeps no conversation context; each line stands alone")
+    repl.session.set(spec.name, "context", on_off(word, "/context on|off"))
+    return f"{spec.name}: context {word.lower()}"

@@ -1,0 +1,112 @@
+"""`/probs`: how sure the model was of each token of its last reply, and what it almost said instead.
+
+The numbers are those the plugin recorded while generating (the `probs`
+setting); a masked LM records each mask's whole candidate distribution.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from repl.app.commands.arguments import split_arguments
+from repl.app.commands.registry import command
+from repl.app.commands.tokens import shown_text
+from repl.core.results import CommandError, Result, Turn, logprob_record
+from repl.terminal.layout import table
+
+if TYPE_CHECKING:
+    from repl.app.evaluator import Repl
+    from repl.core.records import Alternative, TokenProbs
+
+PROBS_USAGE = "/probs [NAME]"
+DRAWN_LEGEND = (
+    "p: probability in the distribution the token was drawn from (after repetition penalty, temperature, "
+    "top-k and top-p); raw p: the model's own softmax"
+)
+# Shades from sure to unsure: green, cyan, yellow, red (ANSI colours).
+SHADES = ((0.8, "32"), (0.5, "36"), (0.2, "33"), (0.0, "31"))
+SHADE_LEGEND = "colour: green p >= 0.8, cyan >= 0.5, yellow >= 0.2, red below"
+
+
+@command("probs", usage="[NAME]", help="the last reply token by token: probabilities and top alternatives")
+def probs_command(repl: Repl, args: str) -> Result:
+    words = split_arguments(args, PROBS_USAGE, 0, 1)
+    name = repl.session.spec(words[0]).name if words else None
+    replies = [turn for turn in repl.session.turns if turn.ok and (name is None or turn.model == name)]
+    if not replies:
+        raise CommandError(f"no reply yet{f' from {name}' if name else ''}: send a line first")
+    turn = replies[-1]
+    if turn.logprobs is None:
+        raise CommandError(no_probs_message(repl, turn))
+    if repl.renderer.json_mode:
+        record = {"model": turn.model, "checkpoint": turn.checkpoint, "input": turn.input}
+        record["logprobs"] = [logprob_record(step) for step in turn.logprobs]
+        return Result(records=[record])
+    colour = repl.renderer.colour
+    if any(step.entropy is not None for step in turn.logprobs):
+        return Result(text=describe_masks(turn))
+    return Result(text=describe_reply(turn, colour))
+
+
+def no_probs_message(repl: Repl, turn: Turn) -> str:
+    takes_probs = repl.session.spec(turn.model).setting("probs") is not None
+    if not takes_probs:
+        return f"{turn.model} records no probabilities"
+    if turn.settings.get("num_beams", 1) > 1:
+        return f"{turn.model}'s last reply came from beam search, which keeps no per-token probabilities"
+    return f"no probabilities were kept for {turn.model}'s last reply: /set probs on, then send the line again"
+
+
+def shade(text: str, probability: float) -> str:
+    code = next(code for floor, code in SHADES if probability >= floor)
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def describe_reply(turn: Turn, colour: bool) -> str:
+    """One row per generated token: p as drawn, raw p, the raw top alternatives (and the drawn ones if they differ)."""
+    steps = turn.logprobs or []
+    reshaped = any(not _same(step.logprob, step.processed_logprob) for step in steps)
+    headers = ["#", "token", "p", "raw p", "raw top"] + (["drawn-from top"] if reshaped else [])
+    rows = []
+    for position, step in enumerate(steps):
+        piece = shown_text(step.piece)
+        row = [position, piece, _p(drawn(step)), _p(step.logprob), _alternatives(step.top)]
+        if reshaped:
+            row.append(_alternatives(step.processed_top))
+        rows.append(row)
+    head, rule, *body = table(headers, rows).splitlines()
+    if colour:
+        body = [shade(line, math.exp(drawn(step))) for line, step in zip(body, steps)]
+    lines = [f"{turn.model} ({turn.checkpoint}): {len(steps)} tokens of the reply to {turn.input!r}", DRAWN_LEGEND]
+    lines += [head, rule, *body]
+    if colour:
+        lines.append(SHADE_LEGEND)
+    return "\n".join(lines)
+
+
+def describe_masks(turn: Turn) -> str:
+    """Each mask's candidates with their probabilities, and the entropy of its whole distribution."""
+    steps = turn.logprobs or []
+    lines = [f"{turn.model} ({turn.checkpoint}): {len(steps)} mask(s) in {turn.input!r}"]
+    for number, step in enumerate(steps, start=1):
+        lines.append(f"[MASK] {number}: entropy {step.entropy:.3f} nats over the vocabulary (special tokens excluded)")
+        rows = [(shown_text(a.piece), a.id, _p(a.logprob), f"{a.logprob:.3f}") for a in step.top]
+        lines += ["  " + line for line in table(("candidate", "id", "p", "logprob"), rows).splitlines()]
+    return "\n".join(lines)
+
+
+def drawn(step: TokenProbs) -> float:
+    return step.logprob if step.processed_logprob is None else step.processed_logprob
+
+
+def _same(a: float, b: float | None) -> bool:
+    return b is None or math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+
+
+def _p(logprob: float) -> str:
+    return f"{math.exp(logprob):.3f}"
+
+
+def _alternatives(top: list[Alternative]) -> str:
+    return "  ".join(f"{shown_text(a.piece)} {_p(a.logprob)}" for a in top)

@@ -1,0 +1,62 @@
+"""The last reply, taken out of the REPL: /copy and /save."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from repl.app.commands.arguments import split_arguments
+from repl.app.commands.registry import command
+from repl.core.results import CommandError
+from repl.store.files import StorageError, write_atomic
+
+if TYPE_CHECKING:
+    from repl.app.evaluator import Repl
+
+SAVE_USAGE = "/save FILE [--force]"
+
+
+def last_reply(repl: Repl) -> str:
+    """The text of the latest turn that answered."""
+    for turn in reversed(repl.session.turns):
+        if turn.ok and turn.output:
+            return turn.output
+    raise CommandError("no reply yet: send a line to a model first")
+
+
+@command(
+    "copy",
+    help="put the last reply on the clipboard (Ctrl-Y pastes it; OSC 52 reaches the terminal's)",
+    confirms=True,
+)
+def copy_command(repl: Repl, args: str) -> str:
+    split_arguments(args, "/copy", 0, 0)
+    text = last_reply(repl)
+    repl.clipboard.set_text(text)
+    repl.renderer.copy_to_terminal(text)
+    return f"copied the last reply ({len(text)} characters)"
+
+
+@command(
+    "save",
+    usage="FILE [--force]",
+    help="write the last reply to FILE (readable by you only); --force replaces an existing file",
+    confirms=True,
+)
+def save_command(repl: Repl, args: str) -> str:
+    words = split_arguments(args, SAVE_USAGE, 1, 2)
+    force = "--force" in words
+    paths = [word for word in words if word != "--force"]
+    if len(paths) != 1:
+        raise CommandError(f"usage: {SAVE_USAGE}")
+    path = Path(paths[0]).expanduser()
+    text = last_reply(repl)
+    if path.is_dir():
+        raise CommandError(f"{path} is a directory; name a file")
+    if path.exists() and not force:
+        raise CommandError(f"{path} exists; /save {paths[0]} --force replaces it")
+    try:
+        write_atomic(path, text if text.endswith("\n") else text + "\n")
+    except StorageError as exc:
+        raise CommandError(str(exc)) from None
+    return f"saved the last reply to {path}"

@@ -1,0 +1,175 @@
+"""Sessions at the prompt: /session save|open|list|replay, /history and /clear."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from repl.app.commands.arguments import split_arguments
+from repl.app.commands.registry import command
+from repl.app.replay import replay
+from repl.core.results import CommandError, Result, Turn, turn_record
+from repl.store import paths
+from repl.store.session_files import SUFFIX, SavedSession, SessionFileError, read, restore, save, session_path
+from repl.terminal.layout import table
+
+if TYPE_CHECKING:
+    from repl.app.evaluator import Repl
+    from repl.app.replay import Replayed
+
+HISTORY_SHOWN = 10
+SHOWN_CHARACTERS = 100
+SESSION_USAGE = "/session save [NAME|PATH] [--force] | open NAME|PATH | list | replay NAME|PATH"
+
+
+def replay_result(saved: SavedSession, results: list[Replayed]) -> Result:
+    lines = [f"replayed {len(results)} of {len(saved.turns)} turns from {saved.path}"]
+    records = []
+    for item in results:
+        verdict = "same" if item.same else "DIFFERS"
+        lines.append(f"  {item.number:>3} {item.saved.model:<8} {verdict:<7}  {_shown(item.saved.input)}")
+        if not item.same:
+            lines.append(f"        saved:    {_shown(_outcome(item.saved))}")
+            lines.append(f"        replayed: {_shown(_outcome(item.now))}")
+            if item.unseeded:
+                lines.append(
+                    "        (sampled without a seed: not expected to repeat; /set seed N makes it reproducible)"
+                )
+            elif item.saved.stats.stop_reason == "cancelled":
+                lines.append("        (the saved turn was cancelled with Ctrl-C)")
+        records.append(
+            {
+                "replay": item.number,
+                "model": item.saved.model,
+                "input": item.saved.input,
+                "same": item.same,
+                "saved": _outcome(item.saved),
+                "replayed": _outcome(item.now),
+            }
+        )
+    differing = [item.number for item in results if not item.same]
+    error = None
+    if len(results) < len(saved.turns):
+        error = f"replay cancelled at turn {len(results) + 1} of {len(saved.turns)}"
+    elif differing:
+        error = f"{len(differing)} of {len(results)} replayed outputs differ (turns {', '.join(map(str, differing))})"
+    else:
+        lines.append("every output matches the saved session")
+    return Result(text="\n".join(lines), records=records, error=error)
+
+
+def _count_turns(count: int) -> str:
+    return f"{count} turn" + ("" if count == 1 else "s")
+
+
+def _outcome(turn: Turn) -> str:
+    return f"error: {turn.error}" if turn.error is not None else turn.output
+
+
+def _shown(text: str) -> str:
+    """Text on one line, quoted, escapes visible, cut to a readable length."""
+    return _clipped(repr(text))
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARACTERS else text[: SHOWN_CHARACTERS - 1] + "…"
+
+
+# -- listing ------------------------------------------------------------------------
+
+
+def list_sessions(directory: Path) -> str:
+    files = (
+        sorted(directory.glob("*" + SUFFIX), key=lambda p: p.stat().st_mtime, reverse=True)
+        if directory.is_dir()
+        else []
+    )
+    if not files:
+        return f"no saved sessions in {directory}"
+    rows = []
+    for file in files:
+        saved_at = time.strftime("%Y-%m-%d %H:%M", time.localtime(file.stat().st_mtime))
+        try:
+            saved = read(file)
+        except SessionFileError:
+            rows.append((file.stem, "-", "-", saved_at, "not a readable modelrepl session"))
+            continue
+        models = sorted({turn.model for turn in saved.turns})
+        rows.append((file.stem, len(saved.turns), saved.active or "-", saved_at, ", ".join(models) or "-"))
+    return f"{directory}\n" + table(("name", "turns", "active", "saved", "models used"), rows)
+
+
+# -- commands -----------------------------------------------------------------------
+
+
+@command(
+    "session",
+    usage="save [NAME|PATH] [--force] | open|replay NAME|PATH | list",
+    help="save, open, list or replay sessions (turns, settings, context); save never replaces a saved "
+    "session unless --force is given",
+)
+def session_command(repl: Repl, args: str) -> str | Result:
+    words = split_arguments(args, SESSION_USAGE, 1, 3)
+    action = words[0]
+    if action == "save":
+        return save_session(repl, words[1:])
+    if len(words) > 2:
+        raise CommandError(f"usage: {SESSION_USAGE}")
+    target = words[1] if len(words) == 2 else None
+    if action == "list":
+        split_arguments(args, "/session list", 1, 1)
+        return list_sessions(paths.sessions_dir())
+    if action not in ("open", "replay"):
+        raise CommandError(f"unknown /session action {action!r}; usage: {SESSION_USAGE}")
+    if target is None:
+        raise CommandError(f"usage: /session {action} NAME|PATH")
+    if action == "replay":
+        saved = read(session_path(target))
+        return replay_result(saved, replay(repl, saved))
+    try:
+        saved = read(session_path(target))
+        notes = restore(repl.session, saved)
+    except SessionFileError as exc:
+        raise SessionFileError(f"{exc}; the current session is unchanged") from None
+    lines = [f"opened {saved.path}: {_count_turns(len(saved.turns))}, active model {repl.session.active}"]
+    return "\n".join(lines + [f"note: {note}" for note in notes])
+
+
+def save_session(repl: Repl, words: list[str]) -> str:
+    force = "--force" in words
+    names = [word for word in words if word != "--force"]
+    if len(names) > 1 or len(words) - len(names) > 1:
+        raise CommandError("usage: /session save [NAME|PATH] [--force]")
+    path = session_path(names[0] if names else time.strftime("session-%Y%m%d-%H%M%S"))
+    save(repl.session, path, overwrite=force)
+    return f"saved {_count_turns(len(repl.session.turns))} to {path}"
+
+
+@command("history", usage="[N]", help=f"the last N turns of this session (default {HISTORY_SHOWN})", instant=True)
+def history_command(repl: Repl, args: str) -> str | Result:
+    words = split_arguments(args, "/history [N]", 0, 1)
+    count = HISTORY_SHOWN
+    if words:
+        if not words[0].isdigit() or int(words[0]) < 1:
+            raise CommandError(f"usage: /history [N], N a whole number of at least 1, not {words[0]!r}")
+        count = int(words[0])
+    turns = repl.session.turns
+    if not turns:
+        return "no turns yet"
+    first = max(len(turns) - count, 0)
+    shown = list(enumerate(turns[first:], first + 1))
+    lines = []
+    for number, turn in shown:
+        lines.append(f"{number:>4} {turn.model}> {_shown(turn.input)}")
+        lines.append(f"     {_shown(_outcome(turn))}")
+    records = [{"turn": number, **turn_record(turn)} for number, turn in shown]
+    return Result(text="\n".join(lines), records=records)
+
+
+@command("clear", help="forget this session's turns, and with them the models' conversation context", confirms=True)
+def clear_command(repl: Repl, args: str) -> str:
+    split_arguments(args, "/clear", 0, 0)
+    count = len(repl.session.turns)
+    repl.session.clear()
+    return f"cleared {_count_turns(count)}; the next turn starts without context"

@@ -1,0 +1,266 @@
+"""The REPL: evaluate a line as a command or a model turn, then render the result.
+
+Reading lines is the reader's job (`repl.prompt` for a terminal, a plain
+iterator in batch mode); evaluation runs in the calling (main) thread so that
+Ctrl-C reaches generation.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from prompt_toolkit.clipboard import InMemoryClipboard
+
+from repl.app.commands import BUILTIN_MODULES
+from repl.app.commands.registry import CommandRegistry
+from repl.app.comparison import compare_result
+from repl.core.claims import Claim, settle
+from repl.core.plugin_host import PluginError, describe_exception
+from repl.core.records import LoadedModel, ModelError
+from repl.core.results import CommandError, Result, Turn
+from repl.core.session import Session
+from repl.core.text import one_line
+from repl.core.turn import run_turn
+from repl.core.units import human_bytes, human_count
+from repl.store.transcript import Transcript
+from repl.terminal.layout import table
+from repl.terminal.renderer import Renderer
+
+if TYPE_CHECKING:
+    from repl.app.warm_start import Preloader
+
+
+class Repl:
+    def __init__(self, session: Session, renderer: Renderer | None = None, debug: bool = False):
+        self.session = session
+        self.renderer = renderer or Renderer()
+        self.debug = debug
+        self.show_stats = False
+        self.broadcast_to: list[str] | None = None
+        self.transcript: Transcript | None = None
+        self.clipboard = InMemoryClipboard()  # the prompt's too: Ctrl-Y pastes what /copy took
+        self.warm_start: Preloader | None = None
+        self.commands = CommandRegistry()
+        for module in BUILTIN_MODULES:
+            self.commands.add_module(module)
+        self._add_plugin_commands()
+
+    def _add_plugin_commands(self) -> None:
+        """Gather every plugin's commands first, so a name two plugins claim is settled by `repl.claims`."""
+        host = self.session.host
+        registrations: list[tuple[Claim, dict[str, Any]]] = []
+        for impl in host.manager.hook.register_commands.get_hookimpls():
+
+            def register(name, handler, *, help="", usage="", aliases=(), plugin=impl.plugin_name):
+                claim = Claim(plugin, (name.lstrip("/"), *aliases), host.is_builtin(plugin))
+                registrations.append((claim, dict(handler=handler, help=help, usage=usage)))
+
+            host.broadcast_one(impl, "register_commands", register=register)
+        settlement = settle(
+            [claim for claim, _ in registrations],
+            what=lambda name: f"command /{name}",
+            reserved=dict.fromkeys(self.commands.names(), "modelrepl"),
+            how_to_keep=host.how_to_keep,
+        )
+        for plugin, problem in settlement.problems:
+            host.report(plugin, problem)
+        details = {id(claim): fields for claim, fields in registrations}
+        for claim, (name, *aliases) in settlement.granted:
+            try:
+                self.commands.register(name, aliases=tuple(aliases), plugin=claim.plugin, **details[id(claim)])
+            except ValueError as exc:
+                host.report(claim.plugin, f"{exc}; not registered")
+
+    # -- evaluation -------------------------------------------------------------
+
+    def evaluate(self, line: str) -> Result:
+        """One line in, one result out; user errors become messages, never exceptions."""
+        try:
+            if line.startswith("/") and not line.startswith("//"):
+                return self._run_command(line[1:])
+            text = line[1:] if line.startswith("//") else line
+            if not text.strip():
+                return Result()
+            self._wait_for_warm_start()
+            return self.send(text)
+        except (CommandError, ModelError, PluginError) as exc:
+            return Result(error=one_line(str(exc)))  # their messages already say what failed
+        except KeyboardInterrupt:
+            return Result(error="cancelled")
+        except Exception as exc:
+            if self.debug:
+                traceback.print_exc()
+            return Result(error=f"internal error: {describe_exception(exc)} (run with --debug for details)")
+
+    def _run_command(self, text: str) -> Result:
+        words = text.split(maxsplit=1)  # a tab or a newline (Esc-Enter) ends the name as a space does
+        if not words:
+            raise CommandError("a command name must follow '/': try /help")
+        name, args = words[0], "".join(words[1:])
+        found = self.commands.find(name)
+        if found is None:
+            raise CommandError(self.unknown_command_message(name))
+        if not found.instant:
+            self._wait_for_warm_start()
+        try:
+            answer = found.handler(self, args.strip())
+        except (CommandError, ModelError, PluginError, KeyboardInterrupt):
+            raise
+        except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the REPL
+            if found.plugin is None:
+                raise
+            self.session.host.report(found.plugin, f"command /{found.name} raised {describe_exception(exc)}")
+            raise PluginError(found.plugin, f"/{found.name}", describe_exception(exc)) from exc
+        if isinstance(answer, Result):
+            return answer
+        return Result(text="" if answer is None else str(answer), confirmation=found.confirms)
+
+    def _wait_for_warm_start(self) -> None:
+        """Let the warm start finish first: two threads importing transformers at once break its imports.
+
+        Ctrl-C ends the wait: the line is not run, the load goes on.
+        """
+        preloader = self.warm_start
+        if preloader is None or not preloader.running:
+            return
+        with self.renderer.working(lambda: f"loading {preloader.name}"):
+            try:
+                preloader.wait()
+            except KeyboardInterrupt:
+                raise CommandError(
+                    f"cancelled; {preloader.name} goes on loading in the background: send the line again in a moment"
+                ) from None
+
+    def unknown_command_message(self, name: str) -> str:
+        hint = self.commands.nearest(name)
+        return f"unknown command /{name}" + (f"; did you mean /{hint}?" if hint else "; try /help")
+
+    def send(self, text: str) -> Result:
+        """A model line: to the active model, or to every model in broadcast mode."""
+        names = self.broadcast_to or [self.session.active_spec().name]
+        if len(names) > 1:
+            return compare_result(self, names, text)
+        return Result(turns=[self.turn(names[0], text)])
+
+    def turn(self, name: str, text: str, stream: bool = True) -> Turn:
+        self._announce_load(name)
+        spec = self.session.spec(name)
+
+        def describe() -> str:
+            return f"{spec.name} is answering" if spec.name in self.session.loaded else f"loading {spec.name}"
+
+        live = stream and not self.renderer.json_mode
+        with self.renderer.working(describe) as working:
+
+            def write(chunk: str) -> None:
+                working.stop()  # the reply takes the spinner's line
+                self.renderer.stream(chunk)
+
+            def aside(chunk: str) -> None:
+                working.stop()
+                self.renderer.aside(chunk)
+
+            def notice(message: str) -> None:
+                working.stop()
+                self.renderer.notice(message)
+
+            turn = run_turn(
+                self.session,
+                name,
+                text,
+                write if live else None,
+                aside if live else None,
+                notice,
+            )
+        if self.transcript is not None:
+            self.transcript.record(turn)
+        return turn
+
+    def load(self, name: str, checkpoint: str | None = None) -> LoadedModel:
+        """The named model, loaded now; with `checkpoint`, that checkpoint in place of the model's own."""
+        with self.renderer.working(lambda: f"loading {self.session.spec(name).name}"):
+            if checkpoint is None:
+                self._announce_load(name)
+                return self.session.model(name)
+            self._announce_load(name, checkpoint)
+            return self.session.replace_checkpoint(name, checkpoint)
+
+    def width(self) -> int | None:
+        """Columns that command output is laid out in; None when it is not a terminal (lines stay whole)."""
+        return self.renderer.width()
+
+    def _announce_load(self, name: str, checkpoint: str | None = None) -> None:
+        spec = self.session.spec(name)
+        if (checkpoint or spec.name not in self.session.loaded) and not self.renderer.json_mode:
+            self.renderer.notice(f"loading {spec.name} from {checkpoint or self.session.checkpoint_of(spec.name)} ...")
+
+    # -- descriptions -----------------------------------------------------------
+
+    def describe_loaded(self, loaded: LoadedModel) -> str:
+        if not loaded.parameters:  # a served model: its size is the server's business
+            return loaded.placement or loaded.device
+        precision = loaded.dtype if loaded.quantization is None else f"{loaded.dtype}, {loaded.quantization}"
+        return (
+            f"{loaded.placement or loaded.device}, {precision}, {human_count(loaded.parameters)} parameters, "
+            f"{human_bytes(loaded.memory_bytes)}"
+        )
+
+    def describe_models(self) -> str:
+        session = self.session
+        rows = []
+        for name in session.model_names():
+            spec = session.spec(name)
+            loaded = session.loaded.get(name)
+            rows.append(
+                (
+                    ("* " if name == session.active else "  ") + name,
+                    spec.family,
+                    session.checkpoint_of(name),
+                    ", ".join(spec.aliases) or "-",
+                    self.describe_loaded(loaded) if loaded else "not loaded",
+                )
+            )
+        if not rows:
+            return "no model is registered: see /plugins"
+        return table(("model", "family", "checkpoint", "aliases", "loaded"), rows, self.width())
+
+    # -- driving ----------------------------------------------------------------
+
+    def handle(self, line: str) -> Result:
+        """Evaluate and render one line, then any new plugin problems."""
+        result = self.evaluate(line)
+        self.renderer.show(result, self.show_stats)
+        for problem in self.session.host.take_problems():
+            self.renderer.notice(problem)
+        return result
+
+    def run_lines(self, lines: Iterable[str]) -> int:
+        """Batch mode: every line as if typed; exit status 1 if any failed."""
+        failed = False
+        for line in lines:
+            result = self.handle(line)
+            failed = failed or not result.ok
+            if result.quit:
+                break
+        return 1 if failed else 0
+
+    def toolbar_facts(self) -> dict[str, Any]:
+        """What the bottom toolbar shows: active model, device, dtype, main settings, last turn."""
+        facts: dict[str, Any] = {}
+        if self.session.active is None:
+            return facts
+        spec = self.session.active_spec()
+        loaded = self.session.loaded.get(spec.name)
+        facts["model"] = spec.name
+        facts["device"] = f"{loaded.device} {loaded.dtype}" if loaded else None
+        values = self.session.settings_of(spec.name)
+        for key in ("max_new_tokens", "do_sample", "temperature", "num_beams", "top_k", "context"):
+            if key in values:
+                facts[key] = values[key]
+        if self.broadcast_to:
+            facts["broadcast"] = ",".join(self.broadcast_to)
+        if self.session.turns:
+            facts["last"] = self.session.turns[-1].stats
+        return facts

@@ -1,0 +1,1 @@
+"""`modelrepl compare` and `modelrepl score`: every line of a file through the same evaluator as the REPL."""

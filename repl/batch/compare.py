@@ -1,0 +1,138 @@
+"""`modelrepl compare`: every prompt of a file on every model, as a table, JSON lines or CSV."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from repl.batch.runner import run_batch
+from repl.core.exit_status import EXIT_USAGE
+from repl.core.results import Turn
+from repl.core.turn import run_turn
+from repl.terminal.layout import table
+from repl.terminal.renderer import rate, seconds
+
+if TYPE_CHECKING:
+    import argparse
+
+    from repl.core.session import Session
+
+TIMINGS = ("seconds", "ttft", "tokens_per_s")
+ROW_FIELDS = (
+    "prompt_index",
+    "prompt",
+    "model",
+    "checkpoint",
+    "output",
+    "error",
+    "input_tokens",
+    "new_tokens",
+    "stop_reason",
+    "runs",
+) + tuple(f"{name}{suffix}" for name in TIMINGS for suffix in ("", "_min", "_max"))
+
+
+def compare_cli(session: Session, args: argparse.Namespace) -> int:
+    """Every prompt on every model: a table on stdout, rows to --jsonl/--csv; the exit status."""
+    if args.repeat < 1:
+        sys.stderr.write(f"error: --repeat takes a whole number of at least 1, not {args.repeat}\n")
+        return EXIT_USAGE
+
+    def make_row(index: int, prompt: str, name: str, failed: list[Turn] | None) -> dict[str, Any]:
+        return row_record(index, prompt, failed or timed_runs(session, name, prompt, args.repeat))
+
+    return run_batch(
+        session,
+        args,
+        verb="compare",
+        noun="prompt",
+        source=args.prompts,
+        csv_fields=ROW_FIELDS,
+        make_row=make_row,
+        table=rows_table,
+    )
+
+
+def timed_runs(session: Session, name: str, prompt: str, repeat: int) -> list[Turn]:
+    """`repeat` runs without streaming; more than one run is preceded by an untimed warm-up."""
+    if repeat > 1:
+        run_turn(session, name, prompt)
+    return [run_turn(session, name, prompt) for _ in range(repeat)]
+
+
+def summarize(values: Iterable[float | None]) -> tuple[float | None, float | None, float | None]:
+    """(median, min, max) of the values that exist."""
+    present = [value for value in values if value is not None]
+    if not present:
+        return None, None, None
+    return statistics.median(present), min(present), max(present)
+
+
+def row_record(index: int, prompt: str, runs: list[Turn]) -> dict[str, Any]:
+    """One row per prompt and model: the last run's output and counts, timings over all runs."""
+    last = runs[-1]
+    failed = next((run for run in runs if run.error), None)
+    record: dict[str, Any] = {
+        "prompt_index": index,
+        "prompt": prompt,
+        "model": last.model,
+        "checkpoint": last.checkpoint,
+        "output": last.output,
+        "error": failed.error if failed else None,
+        "input_tokens": last.stats.input_tokens,
+        "new_tokens": last.stats.new_tokens,
+        "stop_reason": last.stats.stop_reason,
+        "runs": len(runs),
+    }
+    answered = [run.stats for run in runs if run.ok]
+    for name in TIMINGS:
+        median, low, high = summarize(getattr(stats, name) for stats in answered)
+        record.update({name: median, f"{name}_min": low, f"{name}_max": high})
+    return record
+
+
+def rows_table(records: list[dict[str, Any]]) -> str:
+    headers = (
+        "prompt",
+        "model",
+        "checkpoint",
+        "input tokens",
+        "new tokens",
+        "ttft",
+        "seconds",
+        "tok/s",
+        "stop reason",
+        "output",
+    )
+    rows = []
+    for record in records:
+        failed = record["error"] is not None
+        rows.append(
+            (
+                _clip(record["prompt"], 24),
+                record["model"],
+                record["checkpoint"],
+                "-" if failed else record["input_tokens"],
+                "-" if failed else record["new_tokens"],
+                _timing(record, "ttft", seconds),
+                _timing(record, "seconds", seconds),
+                _timing(record, "tokens_per_s", rate),
+                record["stop_reason"],
+                _clip("error: " + record["error"] if failed else record["output"], 40),
+            )
+        )
+    return table(headers, rows)
+
+
+def _timing(record: dict[str, Any], name: str, show: Callable[[float | None], str]) -> str:
+    median = record[name]
+    if median is None or record["runs"] == 1:
+        return show(median)
+    return f"{show(median)} ({show(record[f'{name}_min'])}–{show(record[f'{name}_max'])})"
+
+
+def _clip(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"

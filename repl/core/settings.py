@@ -1,0 +1,69 @@
+"""Settings shared by plugins: the generation settings and the REPL's own.
+
+Plugins pick the settings their models accept; transformers' GenerationConfig
+has the last word on combinations (`repl.hf.validation`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from repl.core.records import ModelSpec, Setting
+
+GENERATION_SETTINGS = (
+    Setting("max_new_tokens", int, 64, "most tokens to generate", minimum=1, maximum=100_000),
+    Setting("do_sample", bool, False, "sample instead of greedy/beam decoding"),
+    Setting("temperature", float, 1.0, "sampling temperature", minimum=0.0, maximum=100.0),
+    Setting("top_k", int, 50, "sample from the k most likely tokens", minimum=0, maximum=1_000_000),
+    Setting("top_p", float, 1.0, "nucleus sampling probability mass", minimum=0.0, maximum=1.0),
+    Setting("num_beams", int, 1, "beam search width", minimum=1, maximum=64),
+    Setting("repetition_penalty", float, 1.0, "penalty for repeated tokens", minimum=0.0, maximum=100.0),
+    Setting("no_repeat_ngram_size", int, 0, "forbid repeating n-grams of this size", minimum=0, maximum=100),
+    Setting("seed", int, None, "random seed for reproducible sampling", minimum=0, maximum=2**32 - 1, optional=True),
+    # Not generation parameters: whether to keep each step's scores for /probs and --json.
+    Setting("probs", bool, False, "keep each token's probabilities while generating, for /probs"),
+    Setting("top_logprobs", int, 5, "alternatives /probs shows for each token", minimum=1, maximum=100),
+)
+
+GENERATION_KEYS = tuple(s.name for s in GENERATION_SETTINGS if s.name not in ("seed", "probs", "top_logprobs"))
+
+# Settings the REPL itself keeps for every model.
+REPL_SETTINGS = (Setting("stream", bool, True, "print replies token by token as they are generated"),)
+
+
+def all_settings(spec: ModelSpec) -> tuple[Setting, ...]:
+    return REPL_SETTINGS + spec.settings
+
+
+def find_setting(spec: ModelSpec, name: str) -> Setting | None:
+    return next((s for s in all_settings(spec) if s.name == name), None)
+
+
+def defaults(spec: ModelSpec) -> dict[str, Any]:
+    return {s.name: s.default for s in all_settings(spec)}
+
+
+def change(spec: ModelSpec, current: dict[str, Any], name: str, value: Any) -> tuple[dict[str, Any], str | None]:
+    """The settings with one value changed plus a warning, or ValueError saying why not.
+
+    `value` is text (from `/set`) or an already typed value (from a config file
+    or a saved session).
+    """
+    setting = find_setting(spec, name)
+    if setting is None:
+        accepted = ", ".join(s.name for s in all_settings(spec))
+        raise ValueError(f"{name!r} does not apply to {spec.name} ({spec.family}); it takes: {accepted}")
+    parsed = setting.parse(value) if isinstance(value, str) else setting.check(value)
+    updated = {**current, name: parsed}
+    warning = spec.validate_settings(updated) if spec.validate_settings is not None else None
+    return updated, warning
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

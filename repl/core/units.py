@@ -1,0 +1,17 @@
+"""Sizes and counts as people read them: 1.2 GiB, 124.4M."""
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def human_count(count: int) -> str:
+    for divisor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if count >= divisor:
+            return f"{count / divisor:.1f}{suffix}"
+    return str(count)

@@ -1,0 +1,34 @@
+"""Key bindings at the prompt, beyond prompt_toolkit's Emacs defaults.
+
+Ctrl-X Ctrl-E (edit the input in $EDITOR) is prompt_toolkit's own, switched on
+with `enable_open_in_editor`.
+"""
+
+from __future__ import annotations
+
+from prompt_toolkit.application import get_app
+from prompt_toolkit.filters import Condition
+from prompt_toolkit.key_binding import KeyBindings
+
+from repl.core.lines import block_is_open
+
+
+@Condition
+def _inside_block() -> bool:
+    return block_is_open(get_app().current_buffer.text)
+
+
+def key_bindings() -> KeyBindings:
+    bindings = KeyBindings()
+
+    @bindings.add("escape", "enter")
+    def _newline(event):
+        """Esc-Enter starts a new line instead of sending."""
+        event.current_buffer.insert_text("\n")
+
+    @bindings.add("enter", filter=_inside_block)
+    def _block_line(event):
+        """Inside a `\"\"\"` block Enter starts a new line: the block is sent, and kept in history, as one input."""
+        event.current_buffer.insert_text("\n")
+
+    return bindings

@@ -1,0 +1,119 @@
+"""Text laid out for a terminal: tables, wrapping by display width, blocks side by side.
+
+Widths count terminal cells, not characters: CJK characters and most emoji
+take two.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+# Side by side only when every column still fits a short sentence per line.
+MIN_COLUMN_WIDTH = 28
+COLUMN_GAP = " | "
+TABLE_GAP = "  "
+# A table column wraps no narrower than this: narrower, words would be cut.
+MIN_TABLE_COLUMN = 8
+
+
+def cells(text: str) -> int:
+    """Terminal columns the text takes."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * (width - cells(text))
+
+
+def wrap(line: str, width: int) -> list[str]:
+    """The line in pieces of at most `width` columns, broken at a space where there is one."""
+    rows = []
+    while cells(line) > width:
+        fits = 1
+        while cells(line[: fits + 1]) <= width:
+            fits += 1
+        space = line.rfind(" ", 0, fits + 1)
+        cut = space if space > 0 else fits
+        rows.append(line[:cut].rstrip())
+        line = line[cut:].lstrip()
+    rows.append(line)
+    return rows
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], width: int | None = None) -> str:
+    """Columns padded to line up; with `width`, the widest columns wrap (at spaces) until the table fits.
+
+    A row shorter than the headers leaves its last cells empty.
+    """
+    text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
+    text_rows = [row + [""] * (len(headers) - len(row)) for row in text_rows]
+    widths = [max([cells(h)] + [cells(r[i]) for r in text_rows]) for i, h in enumerate(headers)]
+    if width is not None:
+        widths = _fit(widths, [list(headers), *text_rows], width - len(TABLE_GAP) * (len(widths) - 1))
+    lines = _table_row(headers, widths)
+    lines.append(TABLE_GAP.join("-" * w for w in widths))
+    for row in text_rows:
+        lines += _table_row(row, widths)
+    return "\n".join(lines)
+
+
+def _fit(widths: list[int], rows: list[list[str]], room: int) -> list[int]:
+    """Column widths that add up to `room`, narrowing the widest first.
+
+    A column first narrows only down to its longest word, so that words stay
+    whole; only if that is not enough are words cut, down to MIN_TABLE_COLUMN.
+    """
+    widths = list(widths)
+    longest_word = [max([1] + [cells(word) for row in rows for word in row[i].split()]) for i in range(len(widths))]
+    for floors in (longest_word, [MIN_TABLE_COLUMN] * len(widths)):
+        while sum(widths) > room:
+            narrowable = [i for i in range(len(widths)) if widths[i] > floors[i]]
+            if not narrowable:
+                break
+            widths[max(narrowable, key=lambda i: widths[i])] -= 1
+    return widths
+
+
+def _table_row(row: Sequence[str], widths: list[int]) -> list[str]:
+    """One row of cells as one or more lines, each cell wrapped to its column."""
+    wrapped = [wrap(cell, width) for cell, width in zip(row, widths)]
+    height = max(len(lines) for lines in wrapped)
+    return [
+        TABLE_GAP.join(pad(lines[i] if i < len(lines) else "", width) for lines, width in zip(wrapped, widths)).rstrip()
+        for i in range(height)
+    ]
+
+
+def wrap_paragraph(text: str, width: int, indent: int = 0) -> str:
+    """`text` wrapped to `width` columns, at spaces; lines after the first indented by `indent`."""
+    rows = wrap(text, max(width - indent, MIN_TABLE_COLUMN))
+    return ("\n" + " " * indent).join(rows)
+
+
+def layout_blocks(blocks: list[tuple[str, str]], width: int) -> str:
+    """Labelled blocks side by side when each column gets MIN_COLUMN_WIDTH, else one under another."""
+    count = len(blocks)
+    column = (width - len(COLUMN_GAP) * (count - 1)) // max(count, 1)
+    if count > 1 and column >= MIN_COLUMN_WIDTH:
+        columns = [_block_lines(label, body, column) for label, body in blocks]
+        height = max(len(lines) for lines in columns)
+        rows = [
+            COLUMN_GAP.join(pad(lines[row] if row < len(lines) else "", column) for lines in columns).rstrip()
+            for row in range(height)
+        ]
+        return "\n".join(rows)
+    return "\n\n".join("\n".join([_label(label, max(width, MIN_COLUMN_WIDTH)), body]) for label, body in blocks)
+
+
+def _label(label: str, width: int) -> str:
+    head = f"-- {label} "
+    return head + "-" * max(width - len(head), 2)
+
+
+def _block_lines(label: str, body: str, width: int) -> list[str]:
+    lines = [_label(label, width)]
+    for line in body.splitlines() or [""]:
+        lines += wrap(line.expandtabs(4), width)
+    return lines

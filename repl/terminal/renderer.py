@@ -1,0 +1,220 @@
+"""Results as terminal text or JSON lines; the one place output is formatted."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+from repl.core.results import turn_record
+from repl.core.text import one_line
+from repl.terminal.layout import table, wrap_paragraph
+from repl.terminal.spinner import Working
+
+# Colours by role, through prompt_toolkit styles: the prompt uses the same names.
+STYLE_RULES = {
+    "error": "ansired",
+    "note": "ansibrightblack",
+    "prompt.model": "ansicyan bold",
+    "bottom-toolbar": "noreverse bg:ansibrightblack fg:ansiwhite",
+}
+DEFAULT_WIDTH = 80
+
+if TYPE_CHECKING:
+    from repl.core.plugin_host import PluginHost
+    from repl.core.results import Result, Stats, Turn
+
+EMPTY_REPLY = "(empty reply)"
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}s"
+
+
+def rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def stats_line(stats: Stats) -> str:
+    per_second = "-" if stats.tokens_per_s is None else f"{stats.tokens_per_s:.1f} tok/s"
+    return (
+        f"[{stats.input_tokens} in, {stats.new_tokens} new, ttft {seconds(stats.ttft)}, "
+        f"{seconds(stats.seconds)}, {per_second}, {stats.stop_reason}]"
+    )
+
+
+def shown_reply(turn: Turn) -> str:
+    """A reply as a terminal shows it, in a turn and in a comparison alike."""
+    return turn.display or turn.output or EMPTY_REPLY
+
+
+def plugins_table(host: PluginHost, width: int | None = None) -> str:
+    rows = [
+        (s.name, s.version or "-", ", ".join(s.hooks) or "-", s.state)
+        for s in sorted(host.statuses.values(), key=lambda s: s.name)
+    ]
+    if not rows:
+        return "no plugins are installed"
+    return table(("plugin", "version", "hooks", "status"), rows, width)
+
+
+def style():
+    from prompt_toolkit.styles import Style
+
+    return Style.from_dict(STYLE_RULES)
+
+
+def colour_wanted(stream: IO[str], environ: Mapping[str, str] = os.environ) -> bool:
+    """Colour only for a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return bool(stream.isatty()) and not environ.get("NO_COLOR")
+
+
+# SGR codes for faint text and back to normal intensity.
+_DIM, _UNDIM = "\x1b[2m", "\x1b[22m"
+
+
+class Renderer:
+    """Writes results to a terminal (text) or as one JSON object per line.
+
+    A reply's aside (a model's reasoning: streamed through `aside`, or
+    ``data["reasoning"]`` of a finished turn) is shown before the reply, on
+    lines of its own, dimmed on a terminal that takes colour.
+
+    `terminal` marks an interactive session at a terminal, where confirmations
+    share the screen with replies and `colour` may be on; otherwise (batch
+    mode) confirmations go to stderr, so stdout holds only replies.
+    """
+
+    def __init__(
+        self,
+        out: IO[str] | None = None,
+        err: IO[str] | None = None,
+        json_mode: bool = False,
+        terminal: bool = False,
+        colour: bool = False,
+    ):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.json_mode = json_mode
+        self.aside_open = False  # streamed aside text waits for a line break before the reply
+        self.terminal = terminal
+        self.colour = colour and not json_mode
+
+    def width(self) -> int | None:
+        """Columns to lay text out in: the terminal's; None for a file or pipe, where lines stay whole."""
+        if not self.terminal:
+            return None
+        return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+
+    def stream(self, text: str) -> None:
+        self._close_aside()
+        self.out.write(text)
+        self.out.flush()
+
+    def aside(self, text: str) -> None:
+        self.out.write(self._dimmed(text))
+        self.out.flush()
+        self.aside_open = True
+
+    def _close_aside(self) -> None:
+        if self.aside_open:
+            self.aside_open = False
+            self.out.write("\n")
+
+    def _dimmed(self, text: str) -> str:
+        return _DIM + text + _UNDIM if self.colour else text
+
+    def working(self, describe: Callable[[], str]) -> Working:
+        """A spinner while a model loads or computes, on a terminal only (never in batch or JSON output)."""
+        return Working(self.out if self.terminal and not self.json_mode else None, describe)
+
+    def copy_to_terminal(self, text: str) -> None:
+        """Put `text` on the terminal's clipboard with the OSC 52 escape, which also works over SSH."""
+        if self.terminal:
+            self.out.write(f"\x1b]52;c;{base64.b64encode(text.encode('utf-8')).decode('ascii')}\x07")
+            self.out.flush()
+
+    def problem(self, message: str) -> None:
+        """A one-line message about something that went wrong."""
+        if self.json_mode:
+            self._json({"error": one_line(message)})
+        else:
+            self._styled(self.err, "error", f"error: {one_line(message)}")
+
+    def notice(self, message: str) -> None:
+        self._styled(self.err, "note", f"note: {one_line(message)}")
+
+    def _styled(self, stream: IO[str], role: str, line: str) -> None:
+        """One line in the colour of its role (see STYLE_RULES) when colour is on."""
+        if not self.colour:
+            stream.write(line + "\n")
+            stream.flush()
+            return
+        from prompt_toolkit import print_formatted_text
+        from prompt_toolkit.data_structures import Size
+        from prompt_toolkit.formatted_text import FormattedText
+        from prompt_toolkit.output.vt100 import Vt100_Output
+
+        stream.flush()
+        output = Vt100_Output(stream, lambda: Size(rows=24, columns=self.width() or DEFAULT_WIDTH))
+        print_formatted_text(FormattedText([(f"class:{role}", line)]), style=style(), output=output)
+
+    def show(self, result: Result, show_stats: bool = False) -> None:
+        if self.json_mode:
+            self._show_json(result)
+        else:
+            self._show_text(result, show_stats)
+
+    def _show_text(self, result: Result, show_stats: bool) -> None:
+        if result.text:
+            text = result.text.rstrip("\n")
+            width = self.width()
+            if result.confirmation and width:  # a reply or a table keeps its lines; a confirmation wraps at spaces
+                text = "\n".join(wrap_paragraph(line, width) for line in text.splitlines())
+            shown_on = self.err if result.confirmation and not self.terminal else self.out
+            shown_on.write(text + "\n")
+            shown_on.flush()
+        for turn in result.turns:
+            self._turn_text(turn, show_stats, labelled=len(result.turns) > 1)
+        if result.error:
+            self.problem(result.error)
+        self.out.flush()
+
+    def _turn_text(self, turn: Turn, show_stats: bool, labelled: bool) -> None:
+        reasoning = turn.data.get("reasoning")
+        if turn.streamed:
+            if self.aside_open:  # only reasoning came before the reply stopped
+                self._close_aside()
+            else:
+                self.out.write("\n")
+        for notice in turn.notices[turn.notices_shown :]:
+            self.notice(notice)
+        if not turn.streamed:
+            if isinstance(reasoning, str) and reasoning:
+                self.out.write(self._dimmed(reasoning) + "\n")
+            if not turn.error:
+                self.out.write((f"[{turn.model}] " if labelled else "") + shown_reply(turn) + "\n")
+        if turn.stats.stop_reason == "cancelled" and not turn.error:
+            self.notice("cancelled: the reply above is what was generated before Ctrl-C")
+        if turn.error:
+            self.problem(turn.error)
+        elif show_stats:
+            self.out.write(stats_line(turn.stats) + "\n")
+
+    def _show_json(self, result: Result) -> None:
+        for turn in result.turns:
+            self._json(turn_record(turn))
+        for record in result.records:
+            self._json(record)
+        if result.text and not result.turns and not result.records:
+            self._json({"output": result.text})
+        if result.error:
+            self._json({"error": result.error})
+
+    def _json(self, record: dict[str, Any]) -> None:
+        self.out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+        self.out.flush()

@@ -1,0 +1,54 @@
+"""The bottom toolbar: the active model and the last reply's numbers first, settings after.
+
+What matters most (model, device, the last reply's tokens, tokens/s and stop
+reason) fits in 80 columns; settings follow while there is room, and are
+dropped whole rather than cut inside a word.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from repl.core import settings as settings_module
+from repl.terminal.layout import cells
+
+if TYPE_CHECKING:
+    from repl.app.evaluator import Repl
+    from repl.core.results import Stats
+
+SEPARATOR = " | "
+
+
+def last_reply(stats: Stats) -> str:
+    rate = "- tok/s" if stats.tokens_per_s is None else f"{stats.tokens_per_s:.1f} tok/s"
+    return f"last: {stats.new_tokens} tok, {rate}, {stats.stop_reason}"
+
+
+def toolbar_text(facts: dict[str, Any], width: int) -> str:
+    """The toolbar for `facts` (see `Repl.toolbar_facts`) in at most `width` columns."""
+    if not facts:
+        return " no model "
+    facts = dict(facts)
+    model, device, last = facts.pop("model"), facts.pop("device"), facts.pop("last", None)
+    essential = [f"{model} on {device}" if device else f"{model} (not loaded)"]
+    if last is not None:
+        essential.append(last_reply(last))
+    extras = [f"{key}={settings_module.format_value(value)}" for key, value in facts.items()]
+    if last is not None and last.ttft is not None:
+        extras.append(f"ttft {last.ttft:.3f}s")
+    text = " " + SEPARATOR.join(essential)
+    for part in extras:
+        if cells(text + SEPARATOR + part) + 1 > width:
+            break
+        text += SEPARATOR + part
+    return text + " "
+
+
+def toolbar(repl: Repl):
+    """The callable prompt_toolkit asks for the toolbar before each redraw."""
+    from prompt_toolkit.application import get_app
+
+    def render() -> str:
+        return toolbar_text(repl.toolbar_facts(), get_app().output.get_size().columns)
+
+    return render
