@@ -123,7 +123,7 @@ def streaming(checkpoints: dict[str, Path], workload: Workload) -> dict[str, Any
     from transformers import AutoTokenizer
 
     from repl.api import RunControl
-    from repl.hf import loading as hf
+    from repl import hf
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoints["gpt2"])
     generator = random.Random(0)

@@ -37,7 +37,7 @@ def _stream(streamer_class, tokenizer, ids):
 
 @pytest.mark.parametrize("streamer_name", ["WholeCharacterStreamer", "IncrementalStreamer"])
 def test_streamer_holds_back_partial_utf8_until_the_character_is_complete(builtin_repl, streamer_name):
-    from repl.hf import loading as hf
+    from repl import hf
 
     repl = builtin_repl(active="gpt2")
     tokenizer = repl.session.model("gpt2").tokenizer
@@ -68,7 +68,7 @@ def _byte_fallback_tokenizer():
 
 def test_incremental_streaming_equals_the_final_reply_for_every_kind_of_tokenizer(builtin_repl):
     """Byte-level BPE (gpt2), SentencePiece unigram spaces (mt0), byte fallback (Llama), specials, lone bytes."""
-    from repl.hf import loading as hf
+    from repl import hf
 
     repl = builtin_repl(active="gpt2")
     gpt2 = repl.session.model("gpt2").tokenizer

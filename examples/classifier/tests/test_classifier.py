@@ -1,7 +1,7 @@
 import math
 
-from repl.core.turn import tokenize
 from repl.testing import build_checkpoint, check_plugin, replace_model
+from repl.turn import tokenize
 
 
 def test_classifier_keeps_the_plugin_contract(tiny_classifier):

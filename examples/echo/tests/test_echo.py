@@ -1,6 +1,6 @@
 from repl.api import RunControl
-from repl.core.turn import tokenize
 from repl.testing import check_plugin
+from repl.turn import tokenize
 
 
 def test_echo_keeps_the_plugin_contract():
