@@ -1,0 +1,468 @@
+"""Replies side by side, one column per model, drawn while they stream.
+
+A frame is a header (model and checkpoint, or "A" and "B" in the arena), the
+replies wrapped at spaces to their column's width, and a footer (the figures,
+or what the column is waiting for). Every column shares the frame's rows, so
+the n-th row of every reply is on one screen line, and the footers start on
+the same line.
+
+While the replies stream, the frame is a live region at the bottom of the
+screen, redrawn from its first changed row. A row of a column stops changing
+once the text after it has started a new row (wrapping is greedy, so later
+text never moves an earlier break); a frame row is final when it is final
+in every column. When the frame grows taller than the screen, final rows at
+its top are left where they are and scroll away as ordinary output, so each
+redraw costs at most a screenful whatever the replies' length. If a fast
+column runs more than a screen ahead of a slow one, its lower rows wait
+below (the footer counts them) until the slow one catches up or all end;
+then the rest of the frame is printed once.
+
+Where the replies part (the first character at which they differ) is
+marked in each column as soon as it is known, by reverse video (yellow with
+colour; reverse video needs no colour, so it shows under NO_COLOR too).
+Widths count terminal cells: CJK characters and most emoji take two.
+"""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import IO
+
+from repl.render import rate, seconds
+from repl.textlayout import MIN_COLUMN_WIDTH, cells, wrap
+
+MAX_COLUMNS = 4
+SEPARATOR = " │ "
+RULE_SEPARATOR = "─┼─"
+RULE = "─"
+# Rows kept off the live region: the line the cursor ends on and one of slack.
+SCREEN_MARGIN = 2
+MIN_REGION = 8
+
+# SGR parameters for each kind of text, with colour and without (where only
+# the mark of the parting stays: reverse video is no colour).
+COLOURED = {
+    "title": "1;36",
+    "detail": "2",
+    "rule": "2",
+    "aside": "2",
+    "note": "2",
+    "footer": "2",
+    "error": "31",
+    "mark": "30;43",
+}
+PLAIN = {"mark": "7"}
+
+
+def fits(count: int, width: int) -> bool:
+    """Whether `count` columns of at least MIN_COLUMN_WIDTH cells fit in `width`."""
+    return 2 <= count <= MAX_COLUMNS and column_width(count, width) >= MIN_COLUMN_WIDTH
+
+
+def column_width(count: int, width: int) -> int:
+    # One cell short of the screen: a row that fills the last cell would leave the cursor in
+    # the terminal's pending-wrap state, and moving it up from there is off by one in some terminals.
+    return (width - 1 - len(SEPARATOR) * (count - 1)) // count
+
+
+def stats_footer(
+    ttft: float | None,
+    new_tokens: int,
+    tokens_per_s: float | None,
+    stop_reason: str,
+    reasoning_tokens: int | None = None,
+    shared: bool = False,
+) -> list[str]:
+    """A column's figures: each part is kept whole when the footer wraps."""
+    parts = [f"ttft {seconds(ttft)}", f"{new_tokens} tok", f"{rate(tokens_per_s)} tok/s", stop_reason]
+    if reasoning_tokens:
+        parts.append(f"{reasoning_tokens} reasoning tok")
+    if shared:
+        parts.append("shared device")  # the models ran at once on one device: each one's timing includes the other
+    return parts
+
+
+@dataclass
+class Row:
+    kind: str  # reply, aside (reasoning), note or error
+    text: str
+    start: int = -1  # a reply row's offset in the reply
+
+
+@dataclass
+class Column:
+    """One model's column: its rows so far, and the line still being written."""
+
+    title: str
+    detail: str = ""
+    state: str = "waiting"  # waiting, running or done
+    footer: list[str] = field(default_factory=list)
+    reply: str = ""  # the reply as shown (control characters escaped, tabs expanded)
+    rows: list[Row] = field(default_factory=list)  # final rows
+    open: Row | None = None  # the line being written: may still wrap
+
+    def add(self, text: str, kind: str, width: int) -> None:
+        """Text streamed into the column; `kind` other than the open line's starts a new line."""
+        text = shown_text(text)
+        if not text:
+            return
+        if self.open is not None and self.open.kind != kind:
+            if self.open.text:
+                self._close_open(width)
+            else:  # the reasoning's last line break: the reply starts on the next row, not one further
+                self.open = None
+        lines = text.split("\n")
+        for number, piece in enumerate(lines):
+            if self.open is None:
+                self.open = Row(kind, "", len(self.reply) if kind == "reply" else -1)
+            self.open.text += piece
+            if kind == "reply":
+                self.reply += piece
+            if number < len(lines) - 1:
+                if kind == "reply":
+                    self.reply += "\n"
+                self._close_open(width)
+            else:
+                self._wrap_open(width)
+
+    def finish(self, width: int) -> None:
+        if self.open is not None and (self.open.text or not self.rows):
+            self._close_open(width)
+        self.open = None
+        self.state = "done"
+
+    def count(self) -> int:
+        """Rows shown: the final ones and the open line."""
+        return len(self.rows) + (self.open is not None)
+
+    def row(self, index: int) -> Row:
+        return self.rows[index] if index < len(self.rows) else self.open
+
+    def final_count(self) -> int:
+        """How many of its rows will not change again."""
+        return self.count() if self.state == "done" else len(self.rows)
+
+    def _wrap_open(self, width: int) -> None:
+        """Move every wrapped row of the open line but the last (still growing) to the final rows."""
+        line = self.open
+        pieces = wrap(line.text, width)
+        if len(pieces) == 1:
+            return
+        searched = 0
+        for piece in pieces[:-1]:
+            at = line.text.index(piece, searched)
+            self.rows.append(Row(line.kind, piece, line.start + at if line.start >= 0 else -1))
+            searched = at + len(piece)
+        rest = pieces[-1]  # wrap leaves the remainder as it is: a suffix of the line
+        start = line.start + len(line.text) - len(rest) if line.start >= 0 else -1
+        self.open = Row(line.kind, rest, start)
+
+    def _close_open(self, width: int) -> None:
+        self._wrap_open(width)
+        self.rows.append(self.open)
+        self.open = None
+
+
+def shown_text(text: str) -> str:
+    """Text as a column shows it: a tab as four spaces, carriage returns dropped, other controls as escapes.
+
+    A control character would move the cursor and tear the frame.
+    """
+    out = []
+    for char in text:
+        if char == "\t":
+            out.append("    ")
+        elif char == "\n" or unicodedata.category(char) != "Cc":
+            out.append(char)
+        elif char != "\r":
+            out.append(repr(char)[1:-1])
+    return "".join(out)
+
+
+def parting(replies: Sequence[str], ended: Sequence[bool], known: int = 0) -> tuple[int, bool]:
+    """The length of the replies' common start, from `known` on, and whether they are known to part there.
+
+    They part at p when two replies differ at p, or one has ended at p while
+    another goes on; until then a reply still being written may yet agree.
+    """
+    p = known
+    shortest = min(len(reply) for reply in replies)
+    while p < shortest and len({reply[p] for reply in replies}) == 1:
+        p += 1
+    longer = {reply[p] for reply in replies if len(reply) > p}
+    ended_here = any(done and len(reply) == p for reply, done in zip(replies, ended))
+    return p, len(longer) > 1 or (bool(longer) and ended_here)
+
+
+class ColumnsView:
+    """The frame of 2 to 4 columns; `rows()` lays it out as styled lines.
+
+    Safe to feed from several threads (one per model) while one thread draws.
+    """
+
+    def __init__(self, heads: Sequence[tuple[str, str]], width: int, colour: bool = False):
+        if not 2 <= len(heads) <= MAX_COLUMNS:
+            raise ValueError(f"columns take 2 to {MAX_COLUMNS} replies, not {len(heads)}")
+        self.columns = [Column(title, detail) for title, detail in heads]
+        self.width = column_width(len(heads), width)
+        self.styles = COLOURED if colour else PLAIN
+        self.lock = threading.Lock()
+        self.parted_at: int | None = None  # where the replies part, once known
+        self._common = 0
+        self._marked: dict[int, Row] = {}  # column number: the final row that holds the parting
+
+    # -- feeding ------------------------------------------------------------
+
+    def add(self, index: int, text: str, kind: str = "reply") -> None:
+        with self.lock:
+            column = self.columns[index]
+            column.state = "running"
+            column.add(text, kind, self.width)
+            self._find_parting()
+
+    def start(self, index: int) -> None:
+        with self.lock:
+            self.columns[index].state = "running"
+
+    def finish(self, index: int, footer: Sequence[str] = (), error: str | None = None) -> None:
+        with self.lock:
+            column = self.columns[index]
+            if error:
+                column.add(error, "error", self.width)
+            column.finish(self.width)
+            column.footer = list(footer)
+            self._find_parting()
+
+    def set_footer(self, index: int, footer: Sequence[str]) -> None:
+        with self.lock:
+            self.columns[index].footer = list(footer)
+
+    @property
+    def done(self) -> bool:
+        return all(column.state == "done" for column in self.columns)
+
+    def _find_parting(self) -> None:
+        if self.parted_at is not None:
+            return
+        replies = [column.reply for column in self.columns]
+        self._common, parted = parting(replies, [c.state == "done" for c in self.columns], self._common)
+        if parted and self._common > 0:  # replies that differ from their first character part nowhere worth marking
+            self.parted_at = self._common
+
+    # -- laying out ---------------------------------------------------------
+
+    HEADER_ROWS = 2
+
+    def height(self) -> int:
+        """Rows of the whole frame."""
+        return self.HEADER_ROWS + self.body_height() + 1 + self.footer_height()
+
+    def body_height(self) -> int:
+        return max(column.count() for column in self.columns)
+
+    def footer_height(self) -> int:
+        return max(max(len(self._footer_lines(column)) for column in self.columns), 1)
+
+    def final_rows(self) -> int:
+        """Frame rows from the top that will not change again."""
+        final = min(column.final_count() for column in self.columns)
+        return self.HEADER_ROWS + min(final, self.body_height())
+
+    def rows(self, top: int = 0, limit: int | None = None) -> list[str]:
+        """Frame rows from `top`, as lines with their escapes; with `limit`, at most that many.
+
+        The footer is always shown: what does not fit above it is left out
+        (and counted in the footer's rule).
+        """
+        body_end = self.HEADER_ROWS + self.body_height()
+        footer = self.footer_height()
+        shown_end = body_end if limit is None else min(body_end, max(top, top + limit - 1 - footer))
+        lines = [self._frame_row(row) for row in range(top, shown_end)]
+        lines.append(self._footer_rule(shown_end - self.HEADER_ROWS))
+        footers = [self._footer_lines(column) for column in self.columns]
+        lines += [self._join([lines_[i] if i < len(lines_) else [] for lines_ in footers]) for i in range(footer)]
+        return lines
+
+    def _frame_row(self, row: int) -> str:
+        if row == 0:
+            return self._join([self._title(column) for column in self.columns])
+        if row == 1:
+            return self._rule([""] * len(self.columns))
+        index = row - self.HEADER_ROWS
+        cells_ = []
+        for number, column in enumerate(self.columns):
+            cells_.append(self._body_cell(column, column.row(index), number) if index < column.count() else [])
+        return self._join(cells_)
+
+    def _title(self, column: Column) -> list[tuple[str, str]]:
+        title = _clip(column.title, self.width)
+        room = self.width - cells(title) - 3
+        if not column.detail or room < 4:
+            return [("title", title)]
+        return [("title", title), ("detail", " · " + _clip(column.detail, room))]
+
+    def _body_cell(self, column: Column, row: Row, number: int) -> list[tuple[str, str]]:
+        if row.kind != "reply" or self.parted_at is None or self._marked_row(column, number) is not row:
+            return [(row.kind if row.kind != "reply" else "", row.text)]
+        at = max(self.parted_at - row.start, 0)
+        return [("", row.text[:at]), ("mark", row.text[at : at + 1] or " "), ("", row.text[at + 1 :])]
+
+    def _marked_row(self, column: Column, number: int) -> Row | None:
+        """The row that holds the parting: the first reply row that ends after it (a break may have eaten it).
+
+        Remembered once it is a final row, so that drawing does not search every row each time.
+        """
+        if number in self._marked:
+            return self._marked[number]
+        if len(column.reply) <= self.parted_at:
+            return None  # this reply ended where the others go on: nothing of its own to mark
+        for candidate in (*column.rows, column.open):
+            if (
+                candidate is not None
+                and candidate.kind == "reply"
+                and candidate.start + len(candidate.text) > self.parted_at
+            ):
+                if candidate is not column.open:
+                    self._marked[number] = candidate
+                return candidate
+        return None
+
+    def _footer_rule(self, shown_rows: int) -> str:
+        notes = []
+        for column in self.columns:
+            hidden = column.count() - shown_rows
+            notes.append(f" {hidden} more rows below " if hidden > 0 else "")
+        return self._rule(notes)
+
+    def _footer_lines(self, column: Column) -> list[list[tuple[str, str]]]:
+        if column.state == "waiting":
+            return [[("note", "waiting")]]
+        if column.state == "running" and not column.footer:
+            return [[("note", "answering…")]]
+        lines: list[str] = []
+        current = ""
+        for part in column.footer:
+            joined = f"{current} · {part}" if current else part
+            if current and cells(joined) > self.width:
+                lines.append(current)
+                current = part
+            else:
+                current = joined
+        if current:
+            lines.append(current)
+        return [[("footer", piece)] for line in lines for piece in wrap(line, self.width)]
+
+    def _rule(self, notes: list[str]) -> str:
+        parts = []
+        for note in notes:
+            note = _clip(note, self.width - 2)
+            left = 2 if note else 0
+            parts.append([("rule", RULE * left), ("note", note), ("rule", RULE * (self.width - left - cells(note)))])
+        return self._paint(_joined(parts, ("rule", RULE_SEPARATOR)))
+
+    def _join(self, cells_: list[list[tuple[str, str]]]) -> str:
+        padded = []
+        for fragments in cells_:
+            used = sum(cells(text) for _, text in fragments)
+            padded.append(fragments + [("", " " * (self.width - used))])
+        fragments = _joined(padded, ("rule", SEPARATOR))
+        while fragments and not fragments[-1][1].strip():
+            fragments.pop()
+        if fragments:  # no trailing spaces, coloured or not
+            fragments[-1] = (fragments[-1][0], fragments[-1][1].rstrip(" "))
+        return self._paint(fragments)
+
+    def _paint(self, fragments: list[tuple[str, str]]) -> str:
+        out = []
+        for kind, text in fragments:
+            code = self.styles.get(kind)
+            out.append(f"\x1b[{code}m{text}\x1b[0m" if code and text else text)
+        return "".join(out)
+
+
+def _joined(cells_: list[list[tuple[str, str]]], separator: tuple[str, str]) -> list[tuple[str, str]]:
+    """The cells' fragments in one list, the separator between each two cells."""
+    out: list[tuple[str, str]] = []
+    for number, fragments in enumerate(cells_):
+        if number:
+            out.append(separator)
+        out.extend(fragments)
+    return out
+
+
+def _clip(text: str, width: int) -> str:
+    """`text` cut to `width` cells, an ellipsis marking the cut."""
+    text = shown_text(text).replace("\n", " ")
+    if cells(text) <= width:
+        return text
+    while text and cells(text) > width - 1:
+        text = text[:-1]
+    return text + "…"
+
+
+class LiveColumns:
+    """Draws a ColumnsView at the bottom of a terminal as it changes.
+
+    `draw()` is called by one thread (the one that waits for the models);
+    the models' threads only feed the view. `close()` prints what is left of
+    the frame and leaves the cursor on a fresh line.
+    """
+
+    def __init__(self, view: ColumnsView, out: IO[str], screen_rows: int):
+        self.view = view
+        self.out = out
+        self.region = max(screen_rows - SCREEN_MARGIN, MIN_REGION)
+        self.top = 0  # the frame's first row that is still redrawn; those above are left to scroll away
+        self.drawn: list[str] = []  # the rows on screen from `top`, as last written
+
+    def draw(self) -> None:
+        with self.view.lock:
+            view = self.view
+            top = max(self.top, min(view.final_rows(), view.height() - self.region))
+            # From the old top, so that rows about to be left behind are first brought up to date.
+            new = view.rows(self.top, limit=self.region + (top - self.top))
+        self._write(new)
+        self.drawn = new[top - self.top :]
+        self.top = top
+
+    def close(self) -> None:
+        with self.view.lock:
+            new = self.view.rows(self.top)
+        self._write(new)
+        self.out.write("\n")
+        self.out.flush()
+        self.drawn = []
+
+    def _write(self, new: list[str]) -> None:
+        """Rewrite the rows that changed, then add the new ones below; the cursor ends on the last row."""
+        old = self.drawn
+        parts = []
+        row = len(old) - 1  # where the cursor is: the last row written
+        for index, line in enumerate(new):
+            if index < len(old) and old[index] == line:
+                continue
+            if index < len(old):
+                parts.append(_move(index - row) + "\r" + line + "\x1b[K")
+            else:
+                if row < len(old) - 1:
+                    parts.append(_move(len(old) - 1 - row))
+                    row = len(old) - 1
+                parts.append(("\n" if row >= 0 else "") + line + "\x1b[K")
+            row = index
+        if len(new) < len(old):
+            parts.append(_move(len(new) - 1 - row) + "\n\x1b[J" + _move(-1))
+            row = len(new) - 1
+        parts.append(_move(len(new) - 1 - row))
+        if parts:
+            self.out.write("".join(parts))
+            self.out.flush()
+
+
+def _move(rows: int) -> str:
+    """The escape that moves the cursor `rows` down (up when negative), within the screen."""
+    if rows > 0:
+        return f"\x1b[{rows}B"
+    return f"\x1b[{-rows}A" if rows < 0 else ""
