@@ -18,7 +18,7 @@ from repl.terminal.columns import (
     shown_text,
     stats_footer,
 )
-from repl.textlayout import cells
+from repl.terminal.layout import cells
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 GPT2 = "The quick brown fox jumps over the lazy dog. 我爱你 😀 and then it goes on for a long while, line after line. "

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repl.paths import data_dir
-from repl.storage import append_line
+from repl.store.files import append_line
+from repl.store.paths import data_dir
 
 FILE_NAME = "arena.jsonl"
 VERDICTS = ("a", "b", "tie", "bad")
