@@ -32,6 +32,8 @@ _HOME = {
             "describe",
             "added_by_tokenizer",
             "encode_marking_added",
+            "encode_pair_cut_first",
+            "count_tokens",
             "encode_cut_at_end",
             "split_added_ends",
             "cut_to_fit",

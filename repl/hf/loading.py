@@ -214,7 +214,7 @@ def load(
     options: LoadOptions,
     *,
     auto_class: Any = None,
-    accepts: Callable[[Any], bool] | None = None,
+    accepts: Callable[[Any], bool | str] | None = None,
     needs_head: bool = True,
 ) -> LoadedModel:
     """Load a checkpoint of `spec.family` with the matching Auto class, safely, and quietly (`quiet_loading`).
@@ -228,7 +228,9 @@ def load(
 
     A plugin with a family of its own passes both the ``auto_class`` that
     loads it (``transformers.AutoModelForSequenceClassification``) and
-    ``accepts(config)``, which tells whether a checkpoint's config is of that family.
+    ``accepts(config)``, which tells whether a checkpoint's config is of that
+    family: True, False (refused with a message naming the checkpoint's family),
+    or a string saying why it is refused ("it has no entailment label").
     A family that wants the bare model (embeddings from an encoder) passes
     ``needs_head=False`` with ``auto_class=transformers.AutoModel``: only the
     check for a task head is left out.
@@ -280,14 +282,17 @@ def _load_checkpoint(
     checkpoint: str,
     options: LoadOptions,
     auto_class: Any,
-    accepts: Callable[[Any], bool] | None,
+    accepts: Callable[[Any], bool | str] | None,
     needs_head: bool,
     local_files_only: bool,
 ) -> LoadedModel:
     """Load the checkpoint from wherever `load` found it; `local_files_only` keeps to the cache."""
     config = _load_config(spec, checkpoint, options, local_files_only)
     found = family_of(config)
-    if not (accepts(config) if accepts is not None else found == spec.family):
+    verdict = accepts(config) if accepts is not None else found == spec.family
+    if isinstance(verdict, str) and verdict:
+        raise ModelError(f"{spec.name} cannot use checkpoint {checkpoint!r}: {verdict}")
+    if not verdict:
         kind = FAMILY_NAMES.get(found, "model of a family modelrepl does not know")
         raise ModelError(
             f"checkpoint {checkpoint!r} is a {config.model_type} {kind}, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from repl.core.records import (
@@ -29,20 +30,61 @@ def added_by_tokenizer(encoding: Any, special_ids: set[int]) -> list[bool]:
     ]
 
 
-def encode_marking_added(tokenizer: Any, text: str) -> tuple[list[int], list[bool]]:
+def encode_marking_added(tokenizer: Any, text: str, pair: str | None = None) -> tuple[list[int], list[bool]]:
     """The ids the tokenizer makes of `text`, and which of them it added (BOS, `</s>`, `[CLS]`).
 
-    A Rust-backed tokenizer tells by its offsets; a Python one (Marian's) has
-    none, so its ids are compared with those of the bare text, which they hold.
+    With `pair`, the ids of the text pair as the tokenizer joins two texts
+    (`[CLS] text [SEP] pair [SEP]`, `<s> text </s></s> pair </s>`), the
+    separators marked added. However long the text, transformers' warning of
+    "indexing errors" is not printed: callers cut long lines themselves, and say so.
     """
-    # verbose=False: callers cut long lines themselves, and notice it; transformers would warn of "indexing errors".
+    encoded = _encode(tokenizer, text, pair)
+    return encoded.ids, encoded.added
+
+
+def count_tokens(tokenizer: Any, text: str, pair: str | None = None) -> int:
+    """How many tokens the model is fed for `text` (or the pair), special ones included, however long it is.
+
+    Measuring with the tokenizer itself prints transformers' "Token indices
+    sequence length is longer than the specified maximum" warning on a long
+    text; this does not.
+    """
+    arguments = (text,) if pair is None else (text, pair)
+    return len(tokenizer(*arguments, verbose=False)["input_ids"])
+
+
+@dataclass
+class _Encoded:
+    ids: list[int]
+    added: list[bool]
+    texts: list[int | None]  # which text each token comes from: 0, 1 (a pair's second), None (added)
+    token_type_ids: list[int] | None
+
+
+def _encode(tokenizer: Any, text: str, pair: str | None) -> _Encoded:
+    """A text or a pair as the tokenizer encodes it, each token's origin marked.
+
+    A Rust-backed tokenizer tells by its offsets; a Python one (Marian's) has
+    none, so its ids are searched for those of each bare text, in order.
+    """
+    arguments = (text,) if pair is None else (text, pair)
     if getattr(tokenizer, "is_fast", False):
-        encoded = tokenizer(text, return_offsets_mapping=True, verbose=False)
-        return encoded["input_ids"], added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
-    ids = tokenizer(text, verbose=False)["input_ids"]
-    bare = tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
-    start = next((i for i in range(len(ids) - len(bare) + 1) if ids[i : i + len(bare)] == bare), 0)
-    return ids, [not start <= i < start + len(bare) for i in range(len(ids))]
+        encoded = tokenizer(*arguments, return_offsets_mapping=True, return_token_type_ids=True, verbose=False)
+        added = added_by_tokenizer(encoded, set(tokenizer.all_special_ids))
+        texts = [None if was_added else which for was_added, which in zip(added, encoded.sequence_ids())]
+        return _Encoded(encoded["input_ids"], added, texts, encoded.get("token_type_ids"))
+    encoded = tokenizer(*arguments, return_token_type_ids=True, verbose=False)
+    ids = encoded["input_ids"]
+    texts = [None] * len(ids)
+    position = 0
+    for which, part in enumerate(arguments):
+        bare = tokenizer(part, add_special_tokens=False, verbose=False)["input_ids"]
+        found = (i for i in range(position, len(ids) - len(bare) + 1) if ids[i : i + len(bare)] == bare)
+        start = next(found, position)
+        end = min(start + len(bare), len(ids))
+        texts[start:end] = [which] * (end - start)
+        position = end
+    return _Encoded(ids, [which is None for which in texts], texts, encoded.get("token_type_ids"))
 
 
 def encode_cut_at_end(model: LoadedModel, text: str, keep_id: int | None = None) -> tuple[list[Token], list[str]]:
@@ -66,6 +108,45 @@ def encode_cut_at_end(model: LoadedModel, text: str, keep_id: int | None = None)
         added = added[:lead] + [False] * len(body[kept]) + added[len(added) - tail :]
         notices.append(notice)
     return describe(tokenizer, ids, added), notices
+
+
+def encode_pair_cut_first(
+    model: LoadedModel, text: str, pair: str, keep_id: int | None = None
+) -> tuple[list[Token], list[str], list[int] | None]:
+    """The tokens the model sees for a text pair, notices, and the pair's `token_type_ids`.
+
+    When the pair is longer than the model takes, the first text is cut by
+    `cut_to_fit` and the second is kept whole (transformers' `only_first`):
+    a premise cut, its hypothesis kept. `ModelError` when the second text alone
+    leaves no room for the first. The `token_type_ids` are the tokenizer's
+    (BERT's segment ids), cut in step with the tokens; None for a model that
+    takes none (`token_type_ids` not in `tokenizer.model_input_names`).
+    """
+    tokenizer = model.tokenizer
+    encoded = _encode(tokenizer, text, pair)
+    ids, added, type_ids = encoded.ids, encoded.added, encoded.token_type_ids
+    first = [position for position, which in enumerate(encoded.texts) if which == 0]
+    if not first:
+        raise ModelError(f"the first text has nothing {model.spec.name}'s tokenizer can read")
+    notices = []
+    limit = model.max_input_tokens
+    if limit is not None and len(ids) > limit:
+        others = len(ids) - len(first)
+        if others >= limit:
+            raise ModelError(
+                f"the second text takes {others} of {model.spec.name}'s {limit} tokens (special ones included), "
+                "leaving no room for the first; shorten it"
+            )
+        start, end = first[0], first[-1] + 1
+        keep_name = tokenizer.convert_ids_to_tokens(keep_id) if keep_id is not None else ""
+        kept, notice = cut_to_fit(ids[start:end], limit - others, keep_id, keep_name, limit)
+        positions = [*range(start), *range(start, end)[kept], *range(end, len(ids))]
+        ids, added = [ids[i] for i in positions], [added[i] for i in positions]
+        type_ids = None if type_ids is None else [type_ids[i] for i in positions]
+        notices.append(f"{notice} of the first text; the second is kept whole")
+    if "token_type_ids" not in getattr(tokenizer, "model_input_names", ()):
+        type_ids = None
+    return describe(tokenizer, ids, added), notices, type_ids
 
 
 def split_added_ends(ids: list[int], added: list[bool]) -> tuple[int, list[int], int]:
