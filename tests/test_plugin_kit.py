@@ -8,15 +8,17 @@ entry points, the way modelrepl itself finds them.
 import dataclasses
 import importlib.metadata
 import json
+import logging
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import modelrepl_echo
 import pytest
 
 from repl import cli, hookimpl
-from repl.api import ModelError
+from repl.api import Encoding, ModelError, Token
 from repl.core.plugin_host import create_host
 from repl.testing import (
     ConformanceError,
@@ -171,6 +173,43 @@ class Unmarked(EchoLike):
         return modelrepl_echo.tokenize(model, text)
 
 
+class CommandCrashesOnBadInput(EchoLike):
+    @hookimpl
+    def register_commands(self, register):
+        register("words", lambda repl, args: f"{int(args)} words", help="crashes unless given a number")
+
+
+END = Token(modelrepl_echo.END_ID, modelrepl_echo.END, special=True, added=True)
+
+
+class CutsSilentlyInRun(EchoLike):
+    """Shows every word in /tokens, but its model reads only the first 256 of them."""
+
+    @hookimpl
+    def tokenize(self, model, text):
+        ids = [model.tokenizer.id(word) for word in text.split()]
+        return Encoding(text, [Token(i, word) for i, word in zip(ids, text.split())] + [END])
+
+    @hookimpl
+    def run(self, model, encoding, settings, control):
+        encoding.tokens = encoding.tokens[: modelrepl_echo.MAX_INPUT_TOKENS]
+        return modelrepl_echo.run(model, encoding, settings, control)
+
+
+class LeaksAWarning(EchoLike):
+    @hookimpl
+    def tokenize(self, model, text):
+        warnings.warn("this tokenizer is deprecated, use another", UserWarning, stacklevel=1)
+        return modelrepl_echo.tokenize(model, text)
+
+
+class LogsAWarning(EchoLike):
+    @hookimpl
+    def run(self, model, encoding, settings, control):
+        logging.getLogger("some.library").warning("Token indices sequence length is longer than 256")
+        return modelrepl_echo.run(model, encoding, settings, control)
+
+
 def test_a_plugin_that_keeps_every_rule_passes():
     assert check_plugin(EchoLike(), name="like").ok
 
@@ -203,8 +242,28 @@ def test_a_plugin_that_keeps_every_rule_passes():
         ),
         (DataNotJson, "FAIL the reply is well formed [like]: data must be strict JSON for --json"),
         (Unmarked, "FAIL every hook function is marked @hookimpl: tokenize look like hooks but lack @hookimpl"),
+        (
+            CommandCrashesOnBadInput,
+            "FAIL /words answers bad arguments with a message: /words '': plugin 'like' failed in /words: ValueError",
+        ),
+        (
+            CutsSilentlyInRun,
+            "FAIL cuts an overlong line where /tokens shows it, with a notice [like]: tokenize gives 1001 tokens for "
+            "the long line, with no notice, but the model takes at most 256 (its max_input_tokens)",
+        ),
+        (
+            LeaksAWarning,
+            "FAIL prints no library warnings to the terminal [like]: "
+            "UserWarning: this tokenizer is deprecated, use another",
+        ),
+        (
+            LogsAWarning,
+            "FAIL prints no library warnings to the terminal [like]: "
+            "some.library logged: Token indices sequence length is longer than 256",
+        ),
     ],
 )
+@pytest.mark.filterwarnings("ignore:this tokenizer is deprecated")  # LeaksAWarning's, outside the kit's watch
 def test_check_plugin_fails_with_a_message_that_says_what_is_wrong(plugin, failure):
     with pytest.raises(ConformanceError) as caught:
         check_plugin(plugin(), name="like")

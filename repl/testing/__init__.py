@@ -8,8 +8,10 @@
 - ``make_host``, ``make_repl``, ``ReplDriver``: REPLs holding only chosen plugins,
   and a driver that types into the real input loop and returns structured results.
 - ``check_plugin(plugin, ...)``: a conformance check of a plugin against the hookspecs.
+- ``tokenize(session, name, text)``: what a model's ``tokenize`` hook makes of a line, as ``/tokens`` shows it.
 """
 
+from repl.core.turn import tokenize
 from repl.testing.checkpoints import (
     ARCHITECTURES,
     CHAT_STYLES,
@@ -41,4 +43,5 @@ __all__ = [
     "replace_model",
     "run_lines",
     "teach_checkpoint",
+    "tokenize",
 ]

@@ -13,14 +13,18 @@ loads, tokenizes each sample line with the tokens it adds declared, runs
 (streaming the reply's text, honouring Ctrl-C) and decodes into a reply that
 keeps the documented rules (a stop reason, strict JSON data of its own names);
 that the lines work in the real REPL loop, in batch and ``--json`` mode (strict
-JSON, every core field); and that a missing checkpoint or an overlong line (the
+JSON, every core field); that a missing checkpoint or an overlong line (the
 plugin's own, in its input format) reaches the user as a one-line message,
-never as a traceback or a plugin failure. Each check is a :class:`Finding`; if
-any fails, :class:`ConformanceError` (an ``AssertionError``) lists them.
+never as a traceback or a plugin failure, and that an overlong line the model
+cuts is cut where ``/tokens`` shows it, with a notice; that its commands answer
+bad arguments with a message; and that its hooks print no library warnings to
+the terminal. Each check is a :class:`Finding`; if any fails,
+:class:`ConformanceError` (an ``AssertionError``) lists them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shlex
@@ -40,6 +44,7 @@ from repl.core.settings import find_setting
 from repl.core.turn import tokenize
 from repl.terminal.renderer import Renderer
 from repl.testing.driver import ReplDriver
+from repl.testing.leaks import Leaks
 
 SAMPLE = "hello world"
 # "error" is modelrepl's own: a plugin that fails raises instead.
@@ -47,6 +52,8 @@ REPLY_STOP_REASONS = tuple(reason for reason in STOP_REASONS if reason != "error
 # Longer than any tiny model's limit, so that truncation (or its refusal) is exercised.
 LONG_LINE_WORDS = 1000
 HOOKSPEC_NAMES = tuple(name for name, value in vars(hookspecs).items() if hasattr(value, "modelrepl_spec"))
+# What a user may type after a plugin's command by mistake: each must get a message, never a crash.
+BAD_ARGUMENTS = ("", "no-such-name", "'unbalanced quote", "--", "-1", "\x00\x1b[2J", "word " * 2000)
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,7 @@ class _Checker:
         self.record("registers its commands", not added, "; ".join(added))
         for model in models:
             self._check_model(session, model)
+        self._check_commands(session)
         left = self.problems()
         self.record("no problem reported at any hook", not left, "; ".join(left))
         return self.report
@@ -225,18 +233,31 @@ class _Checker:
             if find_setting(spec, key) is not None:
                 session.set(name, key, value)
         samples = self.samples.get(name) or [SAMPLE]
-        loaded = self._check_load(session, name)
+        leaks = Leaks()
+        with leaks.watching():
+            loaded = self._check_load(session, name)
         if loaded is None:
             return
         answered = []
         for sample in samples:
-            encoding = self._check_tokenize(session, name, sample)
-            if encoding and self._check_reply(session, name, sample, loaded, encoding):
+            with leaks.watching():
+                encoding = self._check_tokenize(session, name, sample)
+                replied = encoding is not None and self._check_reply(session, name, sample, loaded, encoding)
+            if replied:
                 answered.append(encoding)
         if len(answered) == len(samples):
-            self._check_cancel(session, name, loaded, answered[0])
+            long_line = self._long_line(name, samples[0])
+            with leaks.watching():
+                self._check_cancel(session, name, loaded, answered[0])
+                self._check_long_line_tokens(session, name, loaded, long_line)
             self._check_in_repl(session, name, samples)
-            self._check_errors_are_messages(session, name, samples[0])
+            self._check_errors_are_messages(session, name, long_line)
+        self.record(
+            "prints no library warnings to the terminal",
+            not leaks.found,
+            f"{leaks.summary()}: the user sees them between the prompt and the reply; silence them where they arise",
+            name,
+        )
 
     def _check_load(self, session: Session, name: str) -> LoadedModel | None:
         try:
@@ -355,11 +376,70 @@ class _Checker:
             name,
         )
 
-    def _check_errors_are_messages(self, session: Session, name: str, sample: str) -> None:
-        missing = Path(tempfile.mkdtemp()) / "missing-checkpoint"
+    def _long_line(self, name: str, sample: str) -> str:
+        """The plugin's own overlong line for the model, or the sample repeated to LONG_LINE_WORDS words."""
         words = sample.split() or SAMPLE.split()
         repeated = " ".join((words * (LONG_LINE_WORDS // len(words) + 1))[:LONG_LINE_WORDS])
-        long_line = self.long_inputs.get(name) or repeated
+        return self.long_inputs.get(name) or repeated
+
+    def _check_long_line_tokens(self, session: Session, name: str, loaded: LoadedModel, long_line: str) -> None:
+        """An overlong line is cut in `tokenize`, where /tokens shows it, and a notice says so."""
+        check = "cuts an overlong line where /tokens shows it, with a notice"
+        try:
+            encoding = tokenize(session, name, long_line)
+        except (ModelError, PluginError):
+            return  # refused: `_check_errors_are_messages` judges how
+        if not encoding.tokens:
+            return  # tokenized elsewhere (a server): nothing is shown to disagree with
+        limit, source = loaded.max_input_tokens, "its max_input_tokens"
+        if limit is None:
+            limit, source = _positions(loaded), "its model's positions"
+        shown = len(encoding.tokens)
+        if limit is not None and shown > limit and not encoding.notices:
+            self.record(
+                check,
+                False,
+                f"tokenize gives {shown} tokens for the long line, with no notice, but the model takes at most "
+                f"{limit} ({source}): /tokens shows tokens the model never sees; cut them in tokenize, with a notice",
+                name,
+            )
+            return
+        words = len(long_line.split())
+        typed = sum(not token.added for token in encoding.tokens)
+        cut_unnoticed = name not in self.long_inputs and typed < words and not encoding.notices
+        self.record(
+            check,
+            not cut_unnoticed,
+            f"the {words}-word line became {typed} tokens of text, with no notice saying what was cut",
+            name,
+        )
+
+    def _check_commands(self, session: Session) -> None:
+        """Each of the plugin's commands answers arguments typed by mistake with a message, not a crash."""
+        repl = Repl(session, _quiet_renderer())
+        mine = [found for found in repl.commands if found.plugin == self.report.plugin]
+        for found in mine:
+            wrong = []
+            leaks = Leaks()
+            # A command that takes a file name writes nothing into the project it is tested from.
+            with contextlib.chdir(tempfile.mkdtemp()):
+                for arguments in BAD_ARGUMENTS:
+                    before = self.problems()
+                    with leaks.watching():
+                        result = repl.evaluate(f"/{found.name} {arguments}")
+                    crashed = [
+                        error
+                        for error in _errors([result])
+                        if "\n" in error or error.startswith(("internal error", f"plugin {self.report.plugin!r}"))
+                    ]
+                    crashed += self.problems()[len(before) :]
+                    if crashed:
+                        wrong.append(f"/{found.name} {_shown_arguments(arguments)}: {'; '.join(crashed)}")
+            self.record(f"/{found.name} answers bad arguments with a message", not wrong, "; ".join(wrong[:3]))
+            self.record(f"/{found.name} prints no library warnings to the terminal", not leaks.found, leaks.summary())
+
+    def _check_errors_are_messages(self, session: Session, name: str, long_line: str) -> None:
+        missing = Path(tempfile.mkdtemp()) / "missing-checkpoint"
         for check, line in (
             ("a missing checkpoint is a one-line message", f"/load {name} {shlex.quote(str(missing))}"),
             ("an overlong line is truncated or refused with a message", long_line),
@@ -373,6 +453,21 @@ class _Checker:
             printed = repl.renderer.err.getvalue() + repl.renderer.out.getvalue()
             fine = not wrong and "Traceback" not in printed
             self.record(check, fine, "; ".join(wrong) or "a traceback was printed", name)
+
+
+def _positions(loaded: LoadedModel) -> int | None:
+    """The most tokens a transformers model takes by its config, when the plugin did not say; else None."""
+    config = getattr(loaded.handle, "config", None)
+    if config is None or not hasattr(loaded.tokenizer, "model_max_length"):
+        return None
+    from repl.api import max_positions
+
+    return max_positions(config, loaded.tokenizer)
+
+
+def _shown_arguments(arguments: str) -> str:
+    shown = repr(arguments)
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def _json_turns(lines: list[str], name: str, expected: int) -> tuple[bool, str]:
