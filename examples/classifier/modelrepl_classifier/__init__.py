@@ -34,13 +34,12 @@ def is_classifier(config) -> bool:
 def load_model(spec, checkpoint, options):
     import transformers
 
-    from repl.api import load
+    from repl.api import load, max_positions
 
     model = load(
         spec, checkpoint, options, auto_class=transformers.AutoModelForSequenceClassification, accepts=is_classifier
     )
-    positions = getattr(model.handle.config, "max_position_embeddings", None)
-    model.max_input_tokens = min(filter(None, (positions, model.tokenizer.model_max_length)))
+    model.max_input_tokens = max_positions(model.handle.config, model.tokenizer)
     return model
 
 

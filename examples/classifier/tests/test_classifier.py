@@ -1,7 +1,6 @@
 import math
 
-from repl.testing import build_checkpoint, check_plugin, replace_model
-from repl.turn import tokenize
+from repl.testing import build_architecture, build_checkpoint, check_plugin, replace_model, tokenize
 
 
 def test_classifier_keeps_the_plugin_contract(tiny_classifier):
@@ -71,3 +70,17 @@ def test_the_tokenizer_adds_cls_and_sep(plugin_repl, tiny_classifier):
         ("it", False),
         ("[SEP]", True),
     ]
+
+
+def test_the_input_limit_leaves_out_roberta_s_padding_positions(plugin_repl, tmp_path):
+    checkpoint = replace_model(
+        build_architecture("roberta", tmp_path), "RobertaForSequenceClassification", id2label={0: "NO", 1: "YES"}
+    )
+    repl = plugin_repl("classifier", checkpoints={"sentiment": str(checkpoint)})
+
+    encoding = tokenize(repl.session, "sentiment", "hello world " * 100)
+
+    # RoBERTa numbers positions after its padding id: 66 position embeddings take 64 tokens.
+    assert repl.session.loaded["sentiment"].max_input_tokens == 64
+    assert len(encoding.tokens) == 64
+    assert encoding.notices == ["input truncated to 64 tokens: 139 dropped from the end"]

@@ -1,6 +1,5 @@
 from repl.api import RunControl
-from repl.testing import check_plugin
-from repl.turn import tokenize
+from repl.testing import check_plugin, tokenize
 
 
 def test_echo_keeps_the_plugin_contract():
