@@ -79,11 +79,12 @@ def decode(model, encoding, output, settings):
     ``raw_ids`` the whole output sequence where it differs (mt0's leading
     decoder start token), ``stop_reason`` one of :data:`repl.api.STOP_REASONS`
     (``done`` for a model that generates no tokens), and ``data`` any structured
-    result beyond text (BERT's ``candidates``) in strict JSON, without the names
-    of :data:`repl.results.RESERVED_FIELDS`, which ``--json`` prints beside the output;
+    result beyond text (BERT's ``candidates``) in strict JSON, which ``--json``
+    prints beside the output, without the names reserved for modelrepl's own
+    fields (docs/plugins.md lists them);
     ``display``, if set, is what a terminal shows instead of ``text``.
     With the ``probs`` setting on, ``logprobs`` holds a
-    :class:`repl.api.TokenProbs` per generated token (``repl.hf.token_probs``
+    :class:`repl.api.TokenProbs` per generated token (``repl.api.token_probs``
     builds them from ``generate``'s scores); a masked LM gives one per mask.
     """
 
@@ -96,7 +97,7 @@ def score(model, text, settings):
     the model. Return a :class:`repl.api.Score`: its ``tokens`` as
     :class:`repl.api.ScoredToken` with natural-log ``logprob`` (None for a token
     with nothing before it to be predicted from, GPT-2's first), ``method``,
-    and ``bos_prepended`` for causal models. ``repl.hf`` has ``score_causal``,
+    and ``bos_prepended`` for causal models. ``repl.api`` has ``score_causal``,
     ``score_seq2seq`` (``INPUT => TARGET``) and ``score_masked``
     (pseudo-log-likelihood). Return None if the model cannot score text; raise
     ModelError for text it cannot take.
@@ -108,14 +109,14 @@ def register_commands(register):
     """Add REPL commands. Broadcast: called once on every plugin at start-up.
 
     Call ``register(name, handler, help="...", usage="", aliases=())``.
-    ``handler(repl, args)`` gets the running :class:`repl.app.Repl` and the text
+    ``handler(repl, args)`` gets the running REPL (:class:`repl.api.Repl`) and the text
     after the command name, and returns a string to show (or None).
     """
 
 
 @hookspec
 def turn_finished(turn):
-    """Observe a finished turn (a :class:`repl.session.Turn`). Broadcast.
+    """Observe a finished turn (a :class:`repl.api.Turn`). Broadcast.
 
     Called on every plugin after each model turn, failed or cancelled turns
     included. The return value is ignored; an exception is reported, not raised.

@@ -116,7 +116,7 @@ class ModelSpec:
     aliases: tuple[str, ...] = ()
     description: str = ""
     settings: tuple[Setting, ...] = ()
-    validate_settings: Callable[[dict], None] | None = None
+    validate_settings: Callable[[dict], str | None] | None = None
     plugin: str = ""
 
     def setting(self, name: str) -> Setting | None:
