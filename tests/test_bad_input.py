@@ -225,6 +225,7 @@ def test_a_line_that_tokenizes_to_no_tokens(builtin_repl, repl_driver):
 LONG_LINE = ("The quick brown fox jumps over the lazy dog. " * 4445)[:200_000]
 
 
+@pytest.mark.slow
 def test_stdin_with_invalid_utf8_nul_control_characters_and_a_200000_character_line(tiny_checkpoints):
     """One modelrepl process reads all of it; each bad line gets a one-line answer and the last line is answered."""
     stdin = b"\n".join(
@@ -278,6 +279,7 @@ def test_stdin_with_invalid_utf8_nul_control_characters_and_a_200000_character_l
     assert turns[2]["stats"]["input_tokens"] == 126
 
 
+@pytest.mark.slow
 def test_invalid_utf8_in_execute_arguments_is_replaced_as_on_stdin(tiny_checkpoints):
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "MODELREPL_PLUGINS": "gpt2"}
     arguments = [b"-m", f"gpt2={tiny_checkpoints['gpt2']}".encode(), b"--set", b"max_new_tokens=2", b"--no-stream"]

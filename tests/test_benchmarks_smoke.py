@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parent.parent
 SECTIONS = ("machine", *MEASURED)  # the machine is described, every other section measured
 FAMILIES = ("mt0", "gpt2", "bert")
 
+pytestmark = pytest.mark.slow  # runs the benchmark in a fresh interpreter
+
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):

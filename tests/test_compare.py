@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 import unicodedata
 
+from repl import cli
 from repl.batch.compare import ROW_FIELDS, compare_cli, summarize
 from repl.cli import build_parser, build_session
 from repl.store import config as config_module
@@ -178,20 +176,20 @@ def test_retry_on_several_models_compares_them(builtin_repl):
 # -- modelrepl compare -------------------------------------------------------------
 
 
-def test_compare_command_writes_jsonl_and_csv_rows(tiny_checkpoints, tmp_path):
+def test_compare_command_writes_jsonl_and_csv_rows(tiny_checkpoints, tmp_path, capsys):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("Hello world\n\nTranslate to English: Je t'aime.\n", encoding="utf-8")
     jsonl, table_csv = tmp_path / "rows.jsonl", tmp_path / "rows.csv"
-    completed = subprocess.run(
+    status = cli.main(
         [
-            sys.executable, "-m", "repl", "compare",
+            "compare",
             "-m", f"mt0={tiny_checkpoints['mt0']}", "-m", f"gpt2={tiny_checkpoints['gpt2']}",
             "--set", "max_new_tokens=4", "--jsonl", str(jsonl), "--csv", str(table_csv), str(prompts),
-        ],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        ]
     )  # fmt: skip
+    out, err = capsys.readouterr()
 
-    assert completed.returncode == 0, completed.stderr
+    assert status == 0, err
     rows = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
     assert [(row["prompt_index"], row["model"]) for row in rows] == [(1, "mt0"), (1, "gpt2"), (2, "mt0"), (2, "gpt2")]
     for row in rows:
@@ -208,8 +206,8 @@ def test_compare_command_writes_jsonl_and_csv_rows(tiny_checkpoints, tmp_path):
         return row["prompt"], row["model"], row["output"]
 
     assert [essentials(row) for row in csv_rows] == [essentials(row) for row in rows]
-    assert completed.stdout.startswith("prompt ")
-    assert completed.stdout.count(str(tiny_checkpoints["mt0"])) == 2
+    assert out.startswith("prompt ")
+    assert out.count(str(tiny_checkpoints["mt0"])) == 2
 
 
 def run_compare(argv: list[str], capsys) -> tuple[int, object, str]:

@@ -112,6 +112,7 @@ def test_every_name_the_front_door_exports_exists():
         api.no_such_name  # noqa: B018
 
 
+@pytest.mark.slow
 def test_importing_the_front_door_imports_no_torch_or_transformers():
     code = (
         "import sys; import repl.api; from repl.api import GENERATION_SETTINGS, SYSTEM, Repl, Reply, hookimpl; "

@@ -39,6 +39,7 @@ def terminal(tiny_checkpoints, tmp_path):
         child.kill(9)
 
 
+@pytest.mark.slow
 def test_sigint_during_generation_returns_to_the_prompt_with_the_session_intact(terminal):
     terminal.sendline("hello")
     terminal.expect("ra")  # the tiny random model streams this piece over and over
@@ -57,6 +58,7 @@ def test_sigint_during_generation_returns_to_the_prompt_with_the_session_intact(
     terminal.expect("cpu, float32")  # still loaded: the interrupted turn did not unload it
 
 
+@pytest.mark.slow
 def test_sigint_at_the_prompt_does_not_exit_and_ctrl_d_does(terminal):
     terminal.send("some text")
     terminal.expect("some text")

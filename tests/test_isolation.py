@@ -297,6 +297,7 @@ def test_a_broken_plugin_does_not_stop_batch_mode_and_is_noted_once(tmp_path, mo
     assert err.count(problem) == 1
 
 
+@pytest.mark.slow
 def test_modelrepl_plugins_in_a_fresh_process_with_a_broken_plugin_installed(tmp_path, monkeypatch):
     install(tmp_path, monkeypatch, "crashy", "raise SystemExit('gave up at import')\n")
     environment = {**__import__("os").environ, "PYTHONPATH": str(tmp_path)}

@@ -217,21 +217,16 @@ def test_reasoning_parts_only_grow_as_a_reply_streams_in():
     assert not reasoning.reasoning_open_in_prompt("<think>a</think> b<|im_start|>assistant\n")
 
 
-def test_system_flag_sets_the_system_prompt_in_batch_mode(chat_checkpoints):
-    import os
-    import subprocess
-    import sys
+def test_system_flag_sets_the_system_prompt_in_batch_mode(chat_checkpoints, capsys):
+    from repl import cli
 
-    done = subprocess.run(
-        [sys.executable, "-m", "repl", "-m", f"chat={chat_checkpoints['chatml']}", "--system", "Be brief.", "--json"]
-        + ["--set", "max_new_tokens=5", "--no-log", "-e", "/system", "-e", "Hi"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        timeout=120,
+    status = cli.main(
+        ["-m", f"chat={chat_checkpoints['chatml']}", "--system", "Be brief.", "--json"]
+        + ["--set", "max_new_tokens=5", "--no-log", "-e", "/system", "-e", "Hi"]
     )
-    assert done.returncode == 0, done.stderr
-    shown, turn = map(json.loads, done.stdout.splitlines())
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    shown, turn = map(json.loads, out.splitlines())
     assert shown == {"output": 'chat: system prompt "Be brief."'}
     assert (turn["model"], turn["settings"]["system"], turn["error"]) == ("chat", "Be brief.", None)
 

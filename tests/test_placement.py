@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
+from repl import cli
 from repl.api import LoadOptions
 from repl.hf.placement import parse_max_memory
 from repl.store import config as config_module
@@ -67,11 +65,10 @@ def test_max_memory_values_accelerate_takes(text):
     assert len(limits) == 1 and all(size > 0 for size in limits.values())
 
 
-def test_bad_max_memory_is_refused_on_the_command_line_and_in_the_config(tmp_path):
-    run = subprocess.run(
-        [sys.executable, "-m", "repl", "--max-memory", "gpu=3", "-e", "hi"], capture_output=True, text=True
-    )
-    assert run.returncode == 2 and "--max-memory: takes DEVICE=SIZE" in run.stderr
+def test_bad_max_memory_is_refused_on_the_command_line_and_in_the_config(tmp_path, capsys):
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["--max-memory", "gpu=3", "-e", "hi"])
+    assert refused.value.code == 2 and "--max-memory: takes DEVICE=SIZE" in capsys.readouterr().err
 
     config = tmp_path / "config.toml"
     config.write_text('max_memory = { "0" = "20GiB", cpu = "30GiB" }\noffload_dir = "/tmp/offload"\n')

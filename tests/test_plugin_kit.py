@@ -400,6 +400,7 @@ def test_make_host_loads_only_the_named_entry_points_and_refuses_unknown_names()
         make_host("echo", "no-such-plugin")
 
 
+@pytest.mark.slow
 def test_the_example_test_suites_pass_as_their_authors_run_them():
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "examples/echo", "examples/classifier"],

@@ -124,6 +124,7 @@ def spawn_repl(checkpoint, tmp_path, *flags):
     return child
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preload", [True, False])
 def test_the_terminal_repl_loads_the_active_model_while_the_user_types(tiny_checkpoints, tmp_path, preload):
     child = spawn_repl(tiny_checkpoints["gpt2"], tmp_path, *(() if preload else ("--no-preload",)))
@@ -150,6 +151,7 @@ def test_the_terminal_repl_loads_the_active_model_while_the_user_types(tiny_chec
         child.kill(9)
 
 
+@pytest.mark.slow
 def test_a_setting_sent_while_the_preload_imports_transformers_is_checked_after_it(tiny_checkpoints, tmp_path):
     """Two threads importing transformers at once break its lazy imports ("cannot import name GenerationConfig")."""
     child = spawn_repl(tiny_checkpoints["gpt2"], tmp_path)

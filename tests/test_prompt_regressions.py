@@ -227,6 +227,7 @@ def hub_without_network(tiny_checkpoints, tmp_path_factory):
     return {**environment, "HF_HOME": str(home), "HF_ENDPOINT": f"http://127.0.0.1:{port}"}
 
 
+@pytest.mark.slow
 def test_without_network_the_hub_cache_answers_at_once_and_an_uncached_id_fails_fast(hub_without_network, tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "repl", "-m", "gpt2=tiny/gpt2", "--set", "max_new_tokens=2", "--no-log"],

@@ -88,6 +88,7 @@ def remote_repl(url: str, *extra_plugins, **settings):
 # -- against the real server ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_chat_mode_streams_the_reply_and_counts_tokens_from_usage(served):
     from transformers import AutoTokenizer
 
@@ -112,6 +113,7 @@ def test_chat_mode_streams_the_reply_and_counts_tokens_from_usage(served):
     assert second.ok and second.stats.input_tokens > turn.stats.input_tokens
 
 
+@pytest.mark.slow
 def test_complete_mode_continues_the_line_greedily(served):
     url, _, _ = served
     repl = remote_repl(url, mode="complete", max_new_tokens=5, temperature=0.0)
@@ -124,6 +126,7 @@ def test_complete_mode_continues_the_line_greedily(served):
     assert first.stats.new_tokens == 5
 
 
+@pytest.mark.slow
 def test_settings_the_api_lacks_are_refused_with_those_it_takes(served):
     url, _, _ = served
     repl = remote_repl(url)
@@ -133,6 +136,7 @@ def test_settings_the_api_lacks_are_refused_with_those_it_takes(served):
     assert "max_new_tokens, temperature, top_p, seed" in error_of(result)
 
 
+@pytest.mark.slow
 def test_ctrl_c_closes_the_stream_and_keeps_the_partial_reply(served):
     url, _, _ = served
     repl = remote_repl(url, mode="complete", max_new_tokens=300, temperature=0.0)
@@ -152,6 +156,7 @@ def test_ctrl_c_closes_the_stream_and_keeps_the_partial_reply(served):
     assert run_turn(repl.session, "remote", "Hello").ok
 
 
+@pytest.mark.slow
 def test_compare_puts_a_local_model_beside_the_served_one(served, tiny_checkpoints, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     url, _, _ = served
@@ -177,6 +182,7 @@ def test_compare_puts_a_local_model_beside_the_served_one(served, tiny_checkpoin
     ]
 
 
+@pytest.mark.slow
 def test_tokens_says_the_servers_tokens_are_not_visible(served):
     url, _, _ = served
     repl = remote_repl(url)
@@ -185,6 +191,7 @@ def test_tokens_says_the_servers_tokens_are_not_visible(served):
     assert "the tokens are the server's and not visible" in result.text
 
 
+@pytest.mark.slow
 def test_a_server_killed_mid_stream_is_one_line_and_the_input_is_kept(served):
     """Runs last against the real server: it kills it."""
     url, _, process = served
@@ -345,6 +352,7 @@ def test_tokens_come_from_the_servers_tokenize_endpoint_where_it_has_one(faulty)
     assert turn.stats.stop_reason == "eos"
 
 
+@pytest.mark.slow
 def test_no_torch_in_the_plugin_module():
     code = "import sys, plugins.remote; print('torch' in sys.modules, 'openai' in sys.modules)"
     checked = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

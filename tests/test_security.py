@@ -64,6 +64,7 @@ def test_a_checkpoint_with_its_own_code_is_refused_and_its_code_never_runs(tiny_
     assert not any(name.endswith("own_code") for name in sys.modules)
 
 
+@pytest.mark.slow
 def test_trust_remote_code_runs_the_checkpoints_code_only_when_asked(tiny_checkpoints, tmp_path):
     """The same checkpoint with the flag: the marker proves the refusal above was the only thing stopping it."""
     marker = tmp_path / "code-ran"

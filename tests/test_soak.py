@@ -41,6 +41,7 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="resident memory is read from /proc")
 def test_a_thousand_turns_leave_memory_where_it_was(builtin_repl, one_torch_thread):
     repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 2, "stream": False})

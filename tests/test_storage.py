@@ -147,6 +147,7 @@ TURNS = 10
 OUTPUT = "x" * 200_000
 
 
+@pytest.mark.slow
 def test_kill_9_during_a_session_save_leaves_the_old_or_the_new_file(tmp_path):
     """SIGKILL a process that keeps saving a 2 MB session, at random moments: the file always reads back whole.
 

@@ -1,12 +1,10 @@
 """Streaming: whole characters only, in order, adding up to the reply; stats per turn."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
+from repl import cli
 from repl.api import RunControl
 from repl.core.turn import run_turn
 from repl.terminal.toolbar import toolbar_text
@@ -128,25 +126,20 @@ def test_every_turn_records_its_stats_and_the_toolbar_shows_the_last(taught_repl
     assert "mt0 on cpu float32" in toolbar and "last: 6 tok" in toolbar and "eos" in toolbar
 
 
-def _modelrepl(*args, stdin=""):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "repl", *args], input=stdin, capture_output=True, text=True, env=env, timeout=120
+def test_batch_text_mode_streams_the_reply(taught_checkpoints, capsys):
+    status = cli.main(["-m", f"gpt2={taught_checkpoints['gpt2']}", "--no-log", "-e", "Say hi in Chinese:"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert out == " 我爱你 😀 🎉\n"
+
+
+def test_json_stats_carry_every_field(taught_checkpoints, capsys):
+    status = cli.main(
+        ["-m", f"mt0={taught_checkpoints['mt0']}", "--json", "--no-log", "-e", "Translate to English: Je t'aime."]
     )
-
-
-def test_batch_text_mode_streams_the_reply(taught_checkpoints):
-    done = _modelrepl("-m", f"gpt2={taught_checkpoints['gpt2']}", "--no-log", "-e", "Say hi in Chinese:")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == " 我爱你 😀 🎉\n"
-
-
-def test_json_stats_carry_every_field(taught_checkpoints):
-    done = _modelrepl(
-        "-m", f"mt0={taught_checkpoints['mt0']}", "--json", "--no-log", "-e", "Translate to English: Je t'aime."
-    )
-    assert done.returncode == 0, done.stderr
-    (record,) = [json.loads(line) for line in done.stdout.splitlines()]
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    (record,) = [json.loads(line) for line in out.splitlines()]
     assert record["output"] == "I love you."
     assert set(record["stats"]) == {"ttft", "seconds", "input_tokens", "new_tokens", "tokens_per_s", "stop_reason"}
     assert record["stats"]["stop_reason"] == "eos"

@@ -95,6 +95,7 @@ def pty_repl(tiny_checkpoints, tmp_path):
             child.kill(9)
 
 
+@pytest.mark.slow
 def test_at_a_terminal_colour_shows_and_ctrl_c_leaves_no_echo_in_the_reply(pty_repl):
     child = pty_repl()
     assert "\x1b[" in child.before and "36" in child.before  # the prompt's model name in cyan
@@ -112,6 +113,7 @@ def test_at_a_terminal_colour_shows_and_ctrl_c_leaves_no_echo_in_the_reply(pty_r
     child.expect(pexpect.EOF, timeout=20)
 
 
+@pytest.mark.slow
 def test_no_color_turns_colour_off_at_a_terminal(pty_repl):
     child = pty_repl(NO_COLOR="1")
     child.sendline("/nonsense")
