@@ -114,6 +114,16 @@ def test_chat_mode_streams_the_reply_and_counts_tokens_from_usage(served):
 
 
 @pytest.mark.slow
+def test_retry_answers_again_from_the_same_conversation(served):
+    url, _, _ = served
+    repl = remote_repl(url, max_new_tokens=3, temperature=0.0)
+    first, again = (repl.handle(line).turns[0] for line in ("Hello world", "/retry"))
+    assert first.ok and again.ok, (first.error, again.error)
+    assert again.stats.input_tokens == first.stats.input_tokens  # not the question and answer twice
+    assert repl.session.turns == [again]
+
+
+@pytest.mark.slow
 def test_complete_mode_continues_the_line_greedily(served):
     url, _, _ = served
     repl = remote_repl(url, mode="complete", max_new_tokens=5, temperature=0.0)

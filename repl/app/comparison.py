@@ -30,6 +30,7 @@ def compare_result(repl: Repl, names: list[str], text: str) -> Result:
         turns.append(turn)
         if turn.stats.stop_reason == "cancelled":
             break
+    repl.session.last_line = turns
     not_run = names[len(turns) :]
     error = None
     if not_run:

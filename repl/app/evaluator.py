@@ -139,10 +139,15 @@ class Repl:
 
     def send(self, text: str) -> Result:
         """A model line: to the active model, or to every model in broadcast mode."""
-        names = self.broadcast_to or [self.session.active_spec().name]
+        return self.send_to(self.broadcast_to or [self.session.active_spec().name], text)
+
+    def send_to(self, names: list[str], text: str) -> Result:
+        """A model line to the named models: one turn, or a comparison of several."""
         if len(names) > 1:
             return compare_result(self, names, text)
-        return Result(turns=[self.turn(names[0], text)])
+        turn = self.turn(names[0], text)
+        self.session.last_line = [turn]
+        return Result(turns=[turn])
 
     def turn(self, name: str, text: str, stream: bool = True) -> Turn:
         self._announce_load(name)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import sys
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from repl.core import settings as settings_module
@@ -40,6 +42,10 @@ class Session:
         self.checkpoints: dict[str, str] = {}
         self.settings: dict[str, dict[str, Any]] = {}
         self.turns: list[Turn] = []
+        # The turns of the latest line sent to models (one, or one per model of a comparison): what /retry repeats.
+        self.last_line: list[Turn] = []
+        # Turns /retry is answering again: out of their models' conversations until it is done.
+        self._regenerating: list[Turn] = []
         # Per model: the quantization the config asks for (`quantize` in [models.NAME]).
         self.quantization: dict[str, str] = {}
         # NAME@MODE: a registered model at another precision, made on first use (see `find`).
@@ -247,8 +253,44 @@ class Session:
     def history(self, name: str) -> list[tuple[str, str]]:
         """Earlier (input, output) pairs of one model since the last /clear, or since its context was turned on."""
         since = self.turns[self.context_from.get(name, 0) :]
-        return [(t.input, t.output) for t in since if t.model == name and t.ok]
+        return [(t.input, t.output) for t in since if t.model == name and t.ok and not _among(t, self._regenerating)]
+
+    def latest_line(self) -> list[Turn]:
+        """The turns of the last line sent to models; the last turn when that is not known (an opened session)."""
+        kept = [turn for turn in self.last_line if _among(turn, self.turns)]
+        return kept or self.turns[-1:]
+
+    @contextlib.contextmanager
+    def regenerating(self, old: list[Turn]) -> Iterator[None]:
+        """Answer the line of the `old` turns again: each model is given the conversation before its old turn.
+
+        An old turn is replaced (it leaves the turns) once its model answered
+        again; a model that failed, or was cancelled before answering, keeps it.
+        """
+        self._regenerating = list(old)
+        first_new = len(self.turns)
+        try:
+            yield
+        finally:
+            self._regenerating = []
+            answered = {turn.model for turn in self.turns[first_new:] if turn.ok}
+            for turn in old:
+                if turn.model in answered:
+                    self._forget(turn)
+
+    def _forget(self, turn: Turn) -> None:
+        index = next(i for i, kept in enumerate(self.turns) if kept is turn)
+        del self.turns[index]
+        for name, start in self.context_from.items():
+            if start > index:
+                self.context_from[name] = start - 1
 
     def clear(self) -> None:
         self.turns.clear()
+        self.last_line = []
         self.context_from.clear()
+
+
+def _among(turn: Turn, turns: list[Turn]) -> bool:
+    """Whether this very turn is in `turns` (two turns may be equal: the same line, the same answer)."""
+    return any(kept is turn for kept in turns)

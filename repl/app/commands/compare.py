@@ -45,13 +45,16 @@ def compare_command(repl: Repl, args: str) -> str | Result:
 @command(
     "retry",
     usage="[NAME ...]",
-    help="send the last input again: to the same model, to another, or to several to compare them",
+    help="answer the last line again, in place of the last answer: on the models it went to (in broadcast mode, "
+    "the broadcast's), or on the models named, compared when several",
 )
 def retry_command(repl: Repl, args: str) -> Result:
-    if not repl.session.turns:
+    session = repl.session
+    line = session.latest_line()
+    if not line:
         raise CommandError("nothing to retry: no line has been sent to a model yet")
-    last = repl.session.turns[-1]
-    names = model_names(repl.session, args.split()) if args.split() else [last.model]
-    if len(names) == 1:
-        return Result(turns=[repl.turn(names[0], last.input)])
-    return compare_result(repl, names, last.input)
+    text = line[-1].input
+    named = args.split()
+    names = model_names(session, named) if named else repl.broadcast_to or list(dict.fromkeys(t.model for t in line))
+    with session.regenerating([turn for turn in line if turn.model in names]):
+        return repl.send_to(names, text)

@@ -1,0 +1,85 @@
+"""Defects a user met at the prompt, second pass (issue 25): each test is named after what it keeps fixed.
+
+The items about the screen run modelrepl at a pseudo-terminal (`screen`) at 60, 80 and 100 columns.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import plugins.chat as chat_plugin
+from repl.testing import make_host, make_repl
+from repl.testing.checkpoints import build_chat_checkpoint
+
+
+@pytest.fixture(scope="module")
+def chat_checkpoint(tmp_path_factory):
+    return build_chat_checkpoint(tmp_path_factory.mktemp("chat") / "chatml", "chatml")
+
+
+@pytest.fixture
+def chat_repl(chat_checkpoint, tiny_checkpoints):
+    """chat (active) and gpt2 on tiny checkpoints, short replies."""
+
+    def build(json_mode=False):
+        checkpoints = {"chat": str(chat_checkpoint), "gpt2": str(tiny_checkpoints["gpt2"])}
+        settings = {"chat": {"max_new_tokens": 4}, "gpt2": {"max_new_tokens": 4}}
+        host = make_host(chat_plugin, "gpt2")
+        return make_repl(host, active="chat", checkpoints=checkpoints, json_mode=json_mode, settings=settings)
+
+    return build
+
+
+def prompt_text(repl, text: str) -> str:
+    """The whole prompt chat is given for `text` (its conversation included), as `/tokens chat` shows it."""
+    (record,) = repl.evaluate(f"/tokens chat -- {text}").records
+    return repl.session.loaded["chat"].tokenizer.decode([t["id"] for t in record["tokens"]])
+
+
+# -- 1, 2: /retry answers the last line again, in place of the last answer -----------------------------------------
+
+
+def test_retry_on_a_chat_model_regenerates_from_the_same_context(chat_repl, repl_driver):
+    repl = chat_repl(json_mode=True)
+    drive = repl_driver(repl).lines("Hi", "/retry", "/retry")
+    first, second, third = drive.turns
+    assert first.stats.input_tokens == second.stats.input_tokens == third.stats.input_tokens
+    assert [turn for turn in repl.session.turns] == [third]  # each answer replaced the one before
+    assert prompt_text(repl, "X").count("Hi") == 1
+    assert repl.session.history("chat") == [("Hi", third.output)]
+
+
+def test_retry_on_another_model_keeps_the_first_models_answer(chat_repl, repl_driver):
+    repl = chat_repl(json_mode=True)
+    drive = repl_driver(repl).lines("Hi", "/retry gpt2")
+    assert [turn.model for turn in repl.session.turns] == ["chat", "gpt2"] == [t.model for t in drive.turns]
+    assert repl.session.history("chat") == [("Hi", drive.turns[0].output)]
+
+
+def test_a_retry_that_fails_keeps_the_answer_it_would_have_replaced(chat_repl, repl_driver):
+    repl = chat_repl(json_mode=True)
+    drive = repl_driver(repl).lines("Hi", "/set max_new_tokens 1", "/retry")
+    repl.session.loaded["chat"].max_input_tokens = 1  # no room left: the retry fails
+    drive = repl_driver(repl).lines("/retry")
+    assert not drive.turns[0].ok
+    assert [turn.input for turn in repl.session.turns if turn.ok] == ["Hi"]
+    assert len(repl.session.history("chat")) == 1
+
+
+def test_retry_in_broadcast_mode_reruns_the_broadcast(chat_repl, repl_driver, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    repl = chat_repl()
+    drive = repl_driver(repl).lines("/compare chat gpt2", "Hi", "/retry")
+    broadcast, retried = drive.results[1:]
+    for result in (broadcast, retried):
+        assert "-- chat " in result.text and "-- gpt2 " in result.text and "stop reason" in result.text
+    assert [turn.model for turn in repl.session.turns] == ["chat", "gpt2"]
+    assert repl.session.history("chat")[0][0] == "Hi" and len(repl.session.history("chat")) == 1
+
+
+def test_retry_after_a_comparison_reruns_it_and_after_use_only_the_last_model(chat_repl, repl_driver):
+    repl = chat_repl(json_mode=True)
+    drive = repl_driver(repl).lines("/compare chat gpt2 -- Hi", "/retry")
+    assert [record["model"] for record in drive.results[1].records] == ["chat", "gpt2"]
+    drive = repl_driver(repl).lines("Hello", "/use gpt2", "Hello", "/retry")
+    assert [turn.model for turn in drive.results[-1].turns] == ["gpt2"]
