@@ -5,6 +5,10 @@ The items about the screen run modelrepl at a pseudo-terminal (`screen`) at 60, 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 import plugins.chat as chat_plugin
@@ -83,3 +87,38 @@ def test_retry_after_a_comparison_reruns_it_and_after_use_only_the_last_model(ch
     assert [record["model"] for record in drive.results[1].records] == ["chat", "gpt2"]
     drive = repl_driver(repl).lines("Hello", "/use gpt2", "Hello", "/retry")
     assert [turn.model for turn in drive.results[-1].turns] == ["gpt2"]
+
+
+# -- 28: tests do not depend on the caller's offline variables, and the message names the one set ------------------
+
+
+def without_offline_variables(**extra: str) -> dict[str, str]:
+    offline = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    return {**{key: value for key, value in os.environ.items() if key not in offline}, **extra}
+
+
+@pytest.mark.slow
+def test_an_uncached_checkpoint_names_the_offline_variable_actually_set(tmp_path):
+    for variable in ("TRANSFORMERS_OFFLINE", "HF_HUB_OFFLINE"):
+        completed = subprocess.run(
+            [sys.executable, "-m", "repl", "-m", "gpt2=tiny/uncached", "--no-log", "-e", "Hello"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=without_offline_variables(**{variable: "1", "HF_HOME": str(tmp_path / "hf")}),
+            timeout=300,
+        )
+        assert f"the hub is off ({variable} is set)" in completed.stderr
+
+
+@pytest.mark.slow
+def test_the_no_network_test_passes_with_transformers_offline_set():
+    test = "tests/test_prompt_regressions.py::test_without_network_the_hub_cache_answers_at_once_and_an_uncached_id_fails_fast"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRANSFORMERS_OFFLINE": "1"},
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:]

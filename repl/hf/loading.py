@@ -158,7 +158,7 @@ def _unreachable_message(spec: ModelSpec, checkpoint: str, exc: Exception) -> st
     from huggingface_hub import constants
 
     where = (
-        "the hub is off (HF_HUB_OFFLINE is set)"
+        f"the hub is off ({_offline_variable()} is set)"
         if constants.HF_HUB_OFFLINE
         else "the hub could not be reached or has no such model"
     )
@@ -166,6 +166,11 @@ def _unreachable_message(spec: ModelSpec, checkpoint: str, exc: Exception) -> st
         f"checkpoint {checkpoint!r} is not in the local Hugging Face cache and {where}; "
         f"download it once with network access, or load a local directory: /load {spec.name} /path/to/checkpoint"
     )
+
+
+def _offline_variable() -> str:
+    """The variable that turned the hub off: TRANSFORMERS_OFFLINE counts where HF_HUB_OFFLINE is unset."""
+    return "HF_HUB_OFFLINE" if os.environ.get("HF_HUB_OFFLINE") else "TRANSFORMERS_OFFLINE"
 
 
 def _weights_are_pickle_only(checkpoint: str) -> bool:
