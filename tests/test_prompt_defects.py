@@ -122,3 +122,29 @@ def test_the_no_network_test_passes_with_transformers_offline_set():
         timeout=600,
     )
     assert completed.returncode == 0, completed.stdout[-3000:]
+
+
+# -- 3: a fence after a command's `--` opens a block of texts -------------------------------------------------------
+
+
+def test_score_with_a_block_after_the_separator_scores_each_line(builtin_repl, repl_driver):
+    repl = builtin_repl(active="gpt2", json_mode=True)
+    typed = '/score gpt2 bert -- """\rThe cat sat.\rA dog ran.\r"""\r'
+    drive = repl_driver(repl).keys(typed + "\x03\x04")  # Ctrl-C: no block is left open, whatever happens
+    assert drive.inputs == ["/score gpt2 bert -- The cat sat.\nA dog ran."]
+    (result,) = drive.results
+    assert [(r["model"], r["text"]) for r in result.records] == [
+        ("gpt2", "The cat sat."),
+        ("bert", "The cat sat."),
+        ("gpt2", "A dog ran."),
+        ("bert", "A dog ran."),
+    ]
+    assert '"""' in repl.evaluate("/help score").text
+
+
+def test_a_command_block_in_piped_input_is_one_input():
+    from repl.core.lines import batch_lines
+
+    piped = ['/score gpt2 -- """', "one", "two", '"""', "after", '/system """', "Be brief.", 'Be kind."""']
+    assert list(batch_lines(piped)) == ["/score gpt2 -- one\ntwo", "after", "/system Be brief.\nBe kind."]
+    assert list(batch_lines(['//not a command """', "x"])) == ['//not a command """', "x"]

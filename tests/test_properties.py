@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from repl.api import Setting
 from repl.app.commands.arguments import split_arguments, split_at_separator
-from repl.core.lines import BLOCK_FENCE, batch_lines, join_blocks
+from repl.core.lines import BLOCK_FENCE, batch_lines, join_blocks, opens_block
 from repl.core.results import CommandError
 from repl.core.settings import GENERATION_SETTINGS, REPL_SETTINGS
 from repl.core.turn import tokenize
@@ -90,7 +90,7 @@ def test_a_separator_is_exactly_a_word_that_is_two_dashes(arguments):
 
 # -- join_blocks / batch_lines: what the REPL evaluates from raw lines ---------------------------
 
-plain_line = one_line_text.filter(lambda line: not line.strip().startswith(BLOCK_FENCE))
+plain_line = one_line_text.filter(lambda line: not opens_block(line))
 
 
 @SOME
@@ -115,7 +115,7 @@ def test_inputs_written_as_lines_and_blocks_come_back_whole(inputs):
     assume(not any(closes_a_block(line) for text in inputs for line in text.split("\n")))
     lines = []
     for text in inputs:
-        lines += [text] if "\n" not in text and not text.strip().startswith(BLOCK_FENCE) else as_block(text)
+        lines += [text] if "\n" not in text and not opens_block(text) else as_block(text)
     assert list(batch_lines(lines)) == inputs
 
 

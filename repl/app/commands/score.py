@@ -21,7 +21,8 @@ LEAST_LIKELY_MARK = "<- least likely"
 @command(
     "score",
     usage="[NAME ... --] TEXT",
-    help="log-likelihood of TEXT under each model: total, per token, perplexity; one text per line compares them",
+    help="log-likelihood of TEXT under each model: total, per token, perplexity; several texts are compared in "
+    'one table: /score NAME ... -- """, then one text per line, then """',
 )
 def score_command(repl: Repl, args: str) -> Result:
     named, text = split_at_separator(args)
