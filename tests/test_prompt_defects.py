@@ -12,6 +12,8 @@ import sys
 import pytest
 
 import plugins.chat as chat_plugin
+from repl import hookimpl
+from repl.api import SEQ2SEQ, Setting
 from repl.testing import make_host, make_repl
 from repl.testing.checkpoints import build_chat_checkpoint
 
@@ -148,3 +150,31 @@ def test_a_command_block_in_piped_input_is_one_input():
     piped = ['/score gpt2 -- """', "one", "two", '"""', "after", '/system """', "Be brief.", 'Be kind."""']
     assert list(batch_lines(piped)) == ["/score gpt2 -- one\ntwo", "after", "/system Be brief.\nBe kind."]
     assert list(batch_lines(['//not a command """', "x"])) == ['//not a command """', "x"]
+
+
+# -- 4: a setting that takes text takes the rest of the line ---------------------------------------------------------
+
+
+class Templated:
+    """A plugin model with a text setting of its own."""
+
+    @hookimpl
+    def register_models(self, register):
+        register("tmpl", family=SEQ2SEQ, checkpoint="none", settings=(Setting("template", str, "{}", "a template"),))
+
+
+def test_text_settings_take_the_rest_of_the_line_quoted_or_not(chat_repl):
+    repl = chat_repl()
+    for typed, value in [
+        ("Answer very briefly.", "Answer very briefly."),
+        ('"Be brief, and kind."', "Be brief, and kind."),
+        ("'Quoted' words inside", "'Quoted' words inside"),
+    ]:
+        result = repl.evaluate(f"/set system {typed}")
+        assert result.ok, result.error
+        assert repl.session.settings_of("chat")["system"] == value
+    assert repl.evaluate("/set max_new_tokens 5 6").error == "usage: /set KEY VALUE"  # other settings: one word
+
+    templated = make_repl(make_host(("templated", Templated())), active="tmpl")
+    assert templated.evaluate("/set template Q: {} A:").ok
+    assert templated.session.settings_of("tmpl")["template"] == "Q: {} A:"

@@ -43,6 +43,11 @@ class Setting:
     choices: tuple[str, ...] = ()
     optional: bool = False
 
+    @property
+    def takes_text(self) -> bool:
+        """Free text (a system prompt, a template), not a word from a list: `/set` takes the rest of the line."""
+        return self.kind is str and not self.choices
+
     def parse(self, text: str) -> Any:
         """Turn what the user typed into a value, or raise ValueError saying what is allowed."""
         text = text.strip()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from repl.app.commands.arguments import on_off, split_arguments
+from repl.app.commands.arguments import on_off, split_arguments, unquoted
 from repl.app.commands.registry import command
 from repl.core import settings as settings_module
 from repl.core.results import CommandError
@@ -61,16 +61,26 @@ def unload_command(repl: Repl, args: str) -> str:
     return f"unloaded {spec.name}"
 
 
-@command("set", usage="KEY VALUE", help="change a setting of the active model", confirms=True)
+@command(
+    "set",
+    usage="KEY VALUE",
+    help="change a setting of the active model; a setting that takes text takes the rest of the line",
+    confirms=True,
+)
 def set_command(repl: Repl, args: str) -> str:
-    words = split_arguments(args, "/set KEY VALUE", 2, 2)
     spec = repl.session.active_spec()
+    key, _, rest = args.strip().partition(" ")
+    setting = settings_module.find_setting(spec, key)
+    if setting is not None and setting.takes_text and rest.strip():
+        value = unquoted(rest.strip())  # text with spaces, quoted or not; the quotes are not part of it
+    else:
+        key, value = split_arguments(args, "/set KEY VALUE", 2, 2)
     try:
-        warning = repl.session.set(spec.name, words[0], words[1])
+        warning = repl.session.set(spec.name, key, value)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    value = repl.session.settings_of(spec.name)[words[0]]
-    shown = f"{spec.name}: {words[0]} = {settings_module.format_value(value)}"
+    value = repl.session.settings_of(spec.name)[key]
+    shown = f"{spec.name}: {key} = {settings_module.format_value(value)}"
     return f"{shown}\nnote: {warning}" if warning else shown
 
 
