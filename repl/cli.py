@@ -223,11 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compare":
             from repl.batch.compare import compare_cli
 
-            return compare_cli(session, args)
+            return compare_cli(build_evaluator(args, config, session), args)
         if args.command == "score":
             from repl.batch.score import score_cli
 
-            return score_cli(session, args)
+            return score_cli(build_evaluator(args, config, session), args)
         return _run(args, config, session)
     except (ConfigError, ModelError) as exc:
         err.write(f"error: {exc}\n")
@@ -254,19 +254,27 @@ def _config_command(action: str, config: config_module.Config) -> int:
     return EXIT_OK
 
 
-def _run(args: argparse.Namespace, config: config_module.Config, session) -> int:
+def build_evaluator(args: argparse.Namespace, config: config_module.Config, session, renderer=None):
+    """The one evaluator every mode runs lines through: the REPL, -e and piped lines, `compare` and `score`."""
     from repl.app.evaluator import Repl
-    from repl.terminal.renderer import Renderer, colour_wanted
+    from repl.terminal.renderer import Renderer
 
-    batch = bool(args.execute) or not sys.stdin.isatty()
-    at_terminal = not batch and sys.stdout.isatty()
-    renderer = Renderer(json_mode=args.json, terminal=at_terminal, colour=at_terminal and colour_wanted(sys.stdout))
-    repl = Repl(session, renderer, debug=args.debug)
+    repl = Repl(session, renderer or Renderer(), debug=args.debug)
     if config.log and not args.no_log:
         from repl.store.paths import transcript_file
         from repl.store.transcript import Transcript
 
         repl.transcript = Transcript(transcript_file(), repl.renderer.notice)
+    return repl
+
+
+def _run(args: argparse.Namespace, config: config_module.Config, session) -> int:
+    from repl.terminal.renderer import Renderer, colour_wanted
+
+    batch = bool(args.execute) or not sys.stdin.isatty()
+    at_terminal = not batch and sys.stdout.isatty()
+    renderer = Renderer(json_mode=args.json, terminal=at_terminal, colour=at_terminal and colour_wanted(sys.stdout))
+    repl = build_evaluator(args, config, session, renderer)
     if batch:
         from repl.core.lines import batch_lines, replace_undecodable
 

@@ -8,7 +8,7 @@ import unicodedata
 
 from repl import cli
 from repl.batch.compare import ROW_FIELDS, compare_cli, summarize
-from repl.cli import build_parser, build_session
+from repl.cli import build_evaluator, build_parser, build_session
 from repl.store import config as config_module
 from repl.terminal.layout import layout_blocks
 
@@ -212,8 +212,9 @@ def test_compare_command_writes_jsonl_and_csv_rows(tiny_checkpoints, tmp_path, c
 
 def run_compare(argv: list[str], capsys) -> tuple[int, object, str]:
     args = build_parser().parse_args(["compare", *argv])
-    session = build_session(args, config_module.load(None))
-    code = compare_cli(session, args)
+    config = config_module.load(None)
+    session = build_session(args, config)
+    code = compare_cli(build_evaluator(args, config, session), args)
     return code, session, capsys.readouterr().out
 
 
@@ -262,6 +263,23 @@ def test_compare_command_usage_errors(tiny_checkpoints, tmp_path, capsys):
     assert run_compare(["--repeat", "0", "-m", "mt0", str(prompts)], capsys)[0] == 2
     assert run_compare([str(prompts)], capsys)[0] == 2
     assert run_compare(["-m", "mt0", str(tmp_path / "absent.txt")], capsys)[0] == 2
+
+
+def test_compare_command_turns_are_transcribed_like_any_other(tiny_checkpoints, tmp_path, capsys):
+    from repl.store import paths
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("Hello world\n", encoding="utf-8")
+    code, session, _ = run_compare(
+        ["-m", f"gpt2={tiny_checkpoints['gpt2']}", "-m", f"mt0={tiny_checkpoints['mt0']}", "--set", "max_new_tokens=2",
+         str(prompts)],
+        capsys,
+    )  # fmt: skip
+
+    assert code == 0
+    transcribed = [json.loads(line) for line in paths.transcript_file().read_text(encoding="utf-8").splitlines()]
+    assert [(turn["model"], turn["input"]) for turn in transcribed] == [("gpt2", "Hello world"), ("mt0", "Hello world")]
+    assert [turn["output"] for turn in transcribed] == [turn.output for turn in session.turns]
 
 
 def test_summarize_ignores_missing_values():

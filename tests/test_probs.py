@@ -179,17 +179,14 @@ def test_modelrepl_score_writes_a_row_per_text_and_model(tiny_checkpoints, tmp_p
     import csv
     import json
 
-    from repl.batch.score import score_cli
-    from repl.cli import build_parser, build_session
-    from repl.store import config as config_module
+    from repl import cli
 
     texts = tmp_path / "texts.txt"
     texts.write_text("the king is in paris\nthe dog is in paris\n", encoding="utf-8")
     argv = ["score", "-m", f"gpt2={tiny_checkpoints['gpt2']}", "-m", f"bert={tiny_checkpoints['bert']}", str(texts)]
     argv += ["--jsonl", str(tmp_path / "rows.jsonl"), "--csv", str(tmp_path / "rows.csv")]
-    args = build_parser().parse_args(argv)
 
-    assert score_cli(build_session(args, config_module.load(None)), args) == 0
+    assert cli.main(argv) == 0
 
     rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [(row["text_index"], row["model"]) for row in rows] == [(1, "gpt2"), (1, "bert"), (2, "gpt2"), (2, "bert")]

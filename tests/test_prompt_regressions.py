@@ -128,17 +128,15 @@ def test_mt0_counts_the_pad_tokens_it_generated_and_says_it_hit_the_limit(builti
     record = json.loads(repl_driver(json_repl).lines("Hello world").stdout)
     assert (record["stats"]["new_tokens"], record["stats"]["stop_reason"]) == (8, "max_new_tokens")
 
-    from repl.batch.compare import compare_cli
-    from repl.cli import build_parser, build_session
-    from repl.store import config as config_module
+    from repl import cli
 
     prompts = pad_mt0.parent / "prompts.txt"
     prompts.write_text("Hello world\n", encoding="utf-8")
     rows = pad_mt0.parent / "rows.jsonl"
-    args = build_parser().parse_args(
-        ["compare", "-m", f"mt0={pad_mt0}", "--set", "max_new_tokens=8", "--jsonl", str(rows), str(prompts)]
+    assert (
+        cli.main(["compare", "-m", f"mt0={pad_mt0}", "--set", "max_new_tokens=8", "--jsonl", str(rows), str(prompts)])
+        == 0
     )
-    assert compare_cli(build_session(args, config_module.load(None)), args) == 0
     (row,) = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()]
     assert (row["new_tokens"], row["stop_reason"]) == (8, "max_new_tokens")
 

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any
 from repl.batch.runner import run_batch
 from repl.core.exit_status import EXIT_USAGE
 from repl.core.results import Turn
-from repl.core.turn import run_turn
 from repl.terminal.layout import table
 from repl.terminal.renderer import rate, seconds
 
 if TYPE_CHECKING:
     import argparse
 
-    from repl.core.session import Session
+    from repl.app.evaluator import Repl
 
 TIMINGS = ("seconds", "ttft", "tokens_per_s")
 ROW_FIELDS = (
@@ -34,17 +33,17 @@ ROW_FIELDS = (
 ) + tuple(f"{name}{suffix}" for name in TIMINGS for suffix in ("", "_min", "_max"))
 
 
-def compare_cli(session: Session, args: argparse.Namespace) -> int:
+def compare_cli(repl: Repl, args: argparse.Namespace) -> int:
     """Every prompt on every model: a table on stdout, rows to --jsonl/--csv; the exit status."""
     if args.repeat < 1:
         sys.stderr.write(f"error: --repeat takes a whole number of at least 1, not {args.repeat}\n")
         return EXIT_USAGE
 
     def make_row(index: int, prompt: str, name: str, failed: list[Turn] | None) -> dict[str, Any]:
-        return row_record(index, prompt, failed or timed_runs(session, name, prompt, args.repeat))
+        return row_record(index, prompt, failed or timed_runs(repl, name, prompt, args.repeat))
 
     return run_batch(
-        session,
+        repl,
         args,
         verb="compare",
         noun="prompt",
@@ -55,11 +54,11 @@ def compare_cli(session: Session, args: argparse.Namespace) -> int:
     )
 
 
-def timed_runs(session: Session, name: str, prompt: str, repeat: int) -> list[Turn]:
+def timed_runs(repl: Repl, name: str, prompt: str, repeat: int) -> list[Turn]:
     """`repeat` runs without streaming; more than one run is preceded by an untimed warm-up."""
     if repeat > 1:
-        run_turn(session, name, prompt)
-    return [run_turn(session, name, prompt) for _ in range(repeat)]
+        repl.turn(name, prompt, stream=False)
+    return [repl.turn(name, prompt, stream=False) for _ in range(repeat)]
 
 
 def summarize(values: Iterable[float | None]) -> tuple[float | None, float | None, float | None]:

@@ -4,6 +4,8 @@ Each command brings its own row (what one line on one model gives) and its
 own table; `run_batch` checks the arguments, loads every model before the
 first line, writes each row to --jsonl/--csv as soon as it exists (flushed,
 so an interrupted run keeps what it finished) and prints the table last.
+Models load and answer through the REPL's evaluator (`repl.app.evaluator.Repl`),
+so a batch turn is loaded, run and transcribed as a typed line's is.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ from repl.core.results import Stats, Turn
 if TYPE_CHECKING:
     import argparse
 
-    from repl.core.session import Session
+    from repl.app.evaluator import Repl
 
 # (line number, the line, model name, the failed turn if the model did not load) -> the row written out
 MakeRow = Callable[[int, str, str, "list[Turn] | None"], dict[str, Any]]
 
 
 def run_batch(
-    session: Session,
+    repl: Repl,
     args: argparse.Namespace,
     *,
     verb: str,
@@ -41,7 +43,7 @@ def run_batch(
     table: Callable[[list[dict[str, Any]]], str],
 ) -> int:
     """Every line of `source` on every model named with -m: rows out as they come, then the table; the exit status."""
-    err = sys.stderr
+    err, session = sys.stderr, repl.session
     names = list(dict.fromkeys(session.spec(name).name for name, _ in args.model))
     if not names:
         err.write(f"error: name the models to {verb} with -m NAME[=CHECKPOINT], once per model\n")
@@ -60,7 +62,7 @@ def run_batch(
         except OSError as exc:
             err.write(f"error: cannot write {exc.filename}: {exc.strerror or exc}\n")
             return EXIT_USAGE
-        load_failures = load_models(session, names, err)
+        load_failures = load_models(repl, names, err)
         rows = []
         for index, line in enumerate(lines, start=1):
             for name in names:
@@ -69,7 +71,7 @@ def run_batch(
                     write(row)
                 rows.append(row)
     for problem in session.host.take_problems():
-        err.write(f"note: {problem}\n")
+        repl.renderer.notice(problem)
     print(table(rows))
     return EXIT_FAILED if any(row.get("error") for row in rows) else EXIT_OK
 
@@ -87,14 +89,13 @@ def read_lines(path: str | None) -> list[str]:
         return [line for line in batch_lines(stream) if line.strip()]
 
 
-def load_models(session: Session, names: list[str], err: IO[str]) -> dict[str, list[Turn]]:
+def load_models(repl: Repl, names: list[str], err: IO[str]) -> dict[str, list[Turn]]:
     """Load each model once; one that fails gets a failed turn to report for every line."""
     failures: dict[str, list[Turn]] = {}
+    session = repl.session
     for name in names:
-        if name not in session.loaded:
-            err.write(f"note: loading {name} from {session.checkpoint_of(name)} ...\n")
         try:
-            session.model(name)
+            repl.load(name)
         except (ModelError, PluginError) as exc:
             failed = Turn(model=name, checkpoint=session.checkpoint_of(name), input="", error=str(exc))
             failed.stats = Stats(stop_reason="error")

@@ -14,8 +14,8 @@ from repl.batch.runner import run_batch
 if TYPE_CHECKING:
     import argparse
 
+    from repl.app.evaluator import Repl
     from repl.core.results import Turn
-    from repl.core.session import Session
 
 # A CSV row cannot hold the token list: it has the count of scored tokens instead.
 CSV_FIELDS = (
@@ -32,8 +32,9 @@ CSV_FIELDS = (
 )
 
 
-def score_cli(session: Session, args: argparse.Namespace) -> int:
+def score_cli(repl: Repl, args: argparse.Namespace) -> int:
     """Every text on every model: a table on stdout, rows to --jsonl/--csv; the exit status."""
+    session = repl.session
 
     def make_row(index: int, text: str, name: str, failed: list[Turn] | None) -> dict[str, Any]:
         if failed is None:
@@ -46,7 +47,7 @@ def score_cli(session: Session, args: argparse.Namespace) -> int:
         return row
 
     return run_batch(
-        session,
+        repl,
         args,
         verb="score",
         noun="text",
