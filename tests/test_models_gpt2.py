@@ -1,5 +1,8 @@
 """gpt2 (causal): nothing added, EOS as pad, the reply is the continuation only."""
 
+import pytest
+
+from repl.api import ModelError
 from repl.core.turn import tokenize
 
 
@@ -41,10 +44,14 @@ def test_long_input_keeps_the_start_as_every_family_does(builtin_repl):
 
 
 def test_max_new_tokens_that_leaves_no_room_is_refused(builtin_repl):
+    import plugins.gpt2
+
     repl = builtin_repl(active="gpt2")
-    repl.session.set("gpt2", "max_new_tokens", "128")
-    result = repl.evaluate("hello")
-    assert "leaves no room for input" in result.turns[0].error
+    repl.evaluate("/load gpt2")
+    assert "leaves no room for input" in repl.evaluate("/set max_new_tokens 128").error  # once loaded: at /set
+    model = repl.session.loaded["gpt2"]
+    with pytest.raises(ModelError, match="leaves no room for input"):  # the hook's own check, for other callers
+        plugins.gpt2.tokenize(model, "hello", {"max_new_tokens": 128}, [])
 
 
 def test_context_keeps_earlier_turns_and_trims_the_oldest(builtin_repl):

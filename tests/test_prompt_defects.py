@@ -178,3 +178,31 @@ def test_text_settings_take_the_rest_of_the_line_quoted_or_not(chat_repl):
     templated = make_repl(make_host(("templated", Templated())), active="tmpl")
     assert templated.evaluate("/set template Q: {} A:").ok
     assert templated.session.settings_of("tmpl")["template"] == "Q: {} A:"
+
+
+# -- 5: no accepted setting makes every later line fail --------------------------------------------------------------
+
+
+def test_a_reply_budget_with_no_room_for_input_is_refused_at_set_with_the_limit(builtin_repl, repl_driver):
+    repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 2})
+    drive = repl_driver(repl).lines("/load gpt2", "/set max_new_tokens 2000", "Hello world")
+    positions = repl.session.loaded["gpt2"].max_input_tokens
+    refusal = drive.results[1].error
+    assert refusal.startswith(f"max_new_tokens 2000 leaves no room for input in gpt2's {positions} positions")
+    assert refusal.endswith(f"at most {positions - 1}")
+    assert repl.session.settings_of("gpt2")["max_new_tokens"] == 2
+    assert drive.turns[0].ok
+
+
+def test_a_reply_budget_set_before_the_load_is_lowered_with_a_note(builtin_repl, repl_driver):
+    repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 2000})
+    drive = repl_driver(repl).lines("Hello world", "Hello world")
+    first, second = drive.turns
+    positions = repl.session.loaded["gpt2"].max_input_tokens
+    assert first.ok and second.ok, (first.error, second.error)
+    assert first.notices[0].endswith(f"lowered to {positions // 2}") and not second.notices
+    assert first.settings["max_new_tokens"] == positions // 2
+    assert f"note: max_new_tokens 2000 leaves no room for input in gpt2's {positions}" in drive.stderr
+
+    repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 2000})
+    assert "lowered to" in repl.evaluate("/load gpt2").text

@@ -76,13 +76,15 @@ def test_text_mode_marks_special_and_added_tokens(builtin_repl):
 
 
 def test_a_model_the_line_does_not_suit_shows_why_while_others_answer(builtin_repl):
-    repl = builtin_repl(gpt2={"max_new_tokens": 100_000})  # leaves gpt2 no room for any input
+    repl = builtin_repl(gpt2={"max_new_tokens": 8})
+    repl.handle("/load gpt2")
+    repl.session.loaded["gpt2"].max_input_tokens = 8  # as if its positions were few: no room for any input
     result = repl.handle("/tokens mt0 gpt2 -- Hello world")
     assert result.ok
-    assert "gpt2 (" in result.text and "error: max_new_tokens 100000 leaves no room for input" in result.text
+    assert "gpt2 (" in result.text and "error: max_new_tokens 8 leaves no room for input" in result.text
     assert "«</s>» +" in result.text
     only_gpt2 = repl.handle("/tokens gpt2 -- Hello world")
-    assert only_gpt2.error.startswith("gpt2: max_new_tokens 100000 leaves no room")
+    assert only_gpt2.error.startswith("gpt2: max_new_tokens 8 leaves no room")
 
 
 def test_without_names_the_active_model_is_shown(builtin_repl):

@@ -46,6 +46,8 @@ class Session:
         self.last_line: list[Turn] = []
         # Turns /retry is answering again: out of their models' conversations until it is done.
         self._regenerating: list[Turn] = []
+        # Per model, what a load changed in its settings, for the next turn (or /load) to say.
+        self._notes: dict[str, list[str]] = {}
         # Per model: the quantization the config asks for (`quantize` in [models.NAME]).
         self.quantization: dict[str, str] = {}
         # NAME@MODE: a registered model at another precision, made on first use (see `find`).
@@ -158,6 +160,7 @@ class Session:
                 self.unload(spec.name)
             options = dataclasses.replace(self.load_options(spec.name), local_files_only=local_files_only)
             self.loaded[spec.name] = loaded = self._load(spec, options)
+            self._fit_settings(spec, loaded)
             return loaded
         finally:
             lock.release()
@@ -197,9 +200,24 @@ class Session:
                 raise
             self.unload(spec.name)  # still there when the plugin loaded beside it
             self.loaded[spec.name] = loaded
+            self._fit_settings(spec, loaded)
             return loaded
         finally:
             lock.release()
+
+    def _fit_settings(self, spec: ModelSpec, loaded: LoadedModel) -> None:
+        """Lower a reply budget set before the model's limit was known, so that its lines do not all fail."""
+        values = self.settings_of(spec.name)
+        problem = settings_module.room_problem(spec, loaded, values)
+        if problem is None or loaded.max_input_tokens is None:
+            return
+        lowered = max(loaded.max_input_tokens // 2, 1)
+        self.settings[spec.name] = {**values, "max_new_tokens": lowered}
+        self._notes.setdefault(spec.name, []).append(f"{problem}; lowered to {lowered}")
+
+    def take_notes(self, name: str) -> list[str]:
+        """What loading the model changed in its settings (once)."""
+        return self._notes.pop(self.spec(name).name, [])
 
     def _reload_after(self, refusal: BaseException, spec: ModelSpec) -> None:
         try:
@@ -234,6 +252,10 @@ class Session:
         """Change one setting of one model; ValueError if refused, a warning if it has no effect."""
         spec = self.spec(name)
         updated, warning = settings_module.change(spec, self.settings_of(spec.name), key, value)
+        loaded = self.loaded.get(spec.name)
+        problem = None if loaded is None else settings_module.room_problem(spec, loaded, updated)
+        if problem is not None:
+            raise ValueError(problem)
         if key == "context" and updated[key] and not self.settings_of(spec.name).get(key):
             self.context_from[spec.name] = len(self.turns)
         self.settings[spec.name] = updated

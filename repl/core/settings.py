@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from repl.core.records import ModelSpec, Setting
+from repl.core.records import CAUSAL, LoadedModel, ModelSpec, Setting
 
 GENERATION_SETTINGS = (
     Setting("max_new_tokens", int, 64, "most tokens to generate", minimum=1, maximum=100_000),
@@ -57,6 +57,21 @@ def change(spec: ModelSpec, current: dict[str, Any], name: str, value: Any) -> t
     updated = {**current, name: parsed}
     warning = spec.validate_settings(updated) if spec.validate_settings is not None else None
     return updated, warning
+
+
+def room_problem(spec: ModelSpec, model: LoadedModel, values: dict[str, Any]) -> str | None:
+    """Why `values` leave a causal model no room for its input, or None.
+
+    A decoder-only model's prompt and reply share its positions, so a reply
+    budget of all of them would make every line fail.
+    """
+    limit, wanted = model.max_input_tokens, values.get("max_new_tokens")
+    if spec.family != CAUSAL or limit is None or not isinstance(wanted, int) or wanted < limit:
+        return None
+    return (
+        f"max_new_tokens {wanted} leaves no room for input in {spec.name}'s {limit} positions "
+        f"(the prompt and the reply share them): at most {limit - 1}"
+    )
 
 
 def format_value(value: Any) -> str:

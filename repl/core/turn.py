@@ -55,7 +55,9 @@ def tokenize(session: Session, name: str, text: str) -> Encoding:
         settings=dict(session.settings_of(spec.name)),
         history=session.history(spec.name),
     )
-    return session.host.expect(spec.plugin, "tokenize", encoding, Encoding)
+    encoding = session.host.expect(spec.plugin, "tokenize", encoding, Encoding)
+    encoding.notices[:0] = session.take_notes(spec.name)  # what the load changed comes first
+    return encoding
 
 
 def run_turn(
@@ -82,6 +84,7 @@ def run_turn(
     try:
         model = session.model(spec.name)
         turn.checkpoint = model.checkpoint
+        settings.update(session.settings_of(spec.name))  # the load may have fitted them to the model
         encoding = tokenize(session, spec.name, text)
         turn.notices.extend(encoding.notices)
         if control.streaming and notify is not None:

@@ -49,7 +49,8 @@ def load_command(repl: Repl, args: str) -> str:
     except KeyboardInterrupt:
         kept = f"; {spec.name} stays on {session.checkpoint_of(spec.name)}" if spec.name in session.loaded else ""
         raise CommandError(f"cancelled while loading {spec.name}{kept}") from None
-    return f"loaded {spec.name} from {loaded.checkpoint}: {repl.describe_loaded(loaded)}"
+    notes = [f"\nnote: {note}" for note in session.take_notes(spec.name)]
+    return f"loaded {spec.name} from {loaded.checkpoint}: {repl.describe_loaded(loaded)}" + "".join(notes)
 
 
 @command("unload", usage="NAME", help="free a loaded model's memory", confirms=True)
