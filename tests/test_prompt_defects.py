@@ -206,3 +206,22 @@ def test_a_reply_budget_set_before_the_load_is_lowered_with_a_note(builtin_repl,
 
     repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 2000})
     assert "lowered to" in repl.evaluate("/load gpt2").text
+
+
+# -- 8: another checkpoint starts a fresh conversation ----------------------------------------------------------------
+
+
+def test_loading_another_chat_checkpoint_starts_a_fresh_conversation(chat_repl, repl_driver, tmp_path):
+    other = build_chat_checkpoint(tmp_path / "other", "chatml", seed=1)
+    repl = chat_repl(json_mode=True)
+    drive = repl_driver(repl).lines("/system Be brief.", "Hi", f"/load chat {other}")
+    note = drive.results[-1].text.splitlines()[-1]
+    assert note == (
+        f"note: chat starts a fresh conversation on {other}: the 1 earlier turn stays in /history but is not "
+        "given to it; the system prompt is kept"
+    )
+    prompt = prompt_text(repl, "X")
+    assert "Hi" not in prompt and "Be brief." in prompt
+    assert len(repl.session.turns) == 1  # /history still has it
+    drive = repl_driver(repl).lines("Hello", f"/load chat {other}")
+    assert "fresh" not in drive.results[-1].text  # the same checkpoint again: nothing changes

@@ -55,8 +55,8 @@ class Session:
         # One lock per model name: a load started by the warm start and a line's load never run twice.
         self._load_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
-        # Per model, the number of turns there were when its `context` was last turned on:
-        # the conversation it is given starts there.
+        # Per model, the number of turns there were when its `context` was last turned on, or it
+        # loaded another checkpoint: the conversation it is given starts there.
         self.context_from: dict[str, int] = {}
         self.active = self._default_active(active)
 
@@ -188,6 +188,7 @@ class Session:
             pass
         try:
             previous = self.checkpoints.get(spec.name)
+            before = self.checkpoint_of(spec.name)
             was_loaded = spec.name in self.loaded
             self.choose_checkpoint(spec.name, None if checkpoint == spec.checkpoint else checkpoint)
             options = dataclasses.replace(self.load_options(spec.name), make_room=lambda: self.unload(spec.name))
@@ -201,6 +202,8 @@ class Session:
             self.unload(spec.name)  # still there when the plugin loaded beside it
             self.loaded[spec.name] = loaded
             self._fit_settings(spec, loaded)
+            if self.checkpoint_of(spec.name) != before:
+                self._new_conversation(spec)
             return loaded
         finally:
             lock.release()
@@ -214,6 +217,20 @@ class Session:
         lowered = max(loaded.max_input_tokens // 2, 1)
         self.settings[spec.name] = {**values, "max_new_tokens": lowered}
         self._notes.setdefault(spec.name, []).append(f"{problem}; lowered to {lowered}")
+
+    def _new_conversation(self, spec: ModelSpec) -> None:
+        """Another checkpoint is another model: it is not given the old one's answers as its own."""
+        earlier = len(self.history(spec.name))
+        self.context_from[spec.name] = len(self.turns)
+        values = self.settings_of(spec.name)
+        if not earlier or not (spec.setting("system") or values.get("context")):
+            return  # a model that keeps no conversation has none to start afresh
+        kept = "; the system prompt is kept" if values.get("system") else ""
+        self._notes.setdefault(spec.name, []).append(
+            f"{spec.name} starts a fresh conversation on {self.checkpoint_of(spec.name)}: "
+            f"the {earlier} earlier {'turn stays' if earlier == 1 else 'turns stay'} in /history "
+            f"but {'is' if earlier == 1 else 'are'} not given to it{kept}"
+        )
 
     def take_notes(self, name: str) -> list[str]:
         """What loading the model changed in its settings (once)."""
