@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from repl.core.layout import table
 from repl.core.units import human_bytes
-from repl.terminal.renderer import table
 
 MIB = 1 / (1 << 20)
 DISPATCH_TARGET = 0.97

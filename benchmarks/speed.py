@@ -122,8 +122,8 @@ def streaming(checkpoints: dict[str, Path], workload: Workload) -> dict[str, Any
     import torch
     from transformers import AutoTokenizer
 
-    from repl.api import RunControl
     from repl import hf
+    from repl.api import RunControl
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoints["gpt2"])
     generator = random.Random(0)

@@ -33,7 +33,7 @@ from repl.core.records import (
     Token,
     TokenProbs,
 )
-from repl.core.results import CommandError, Result, Stats, Turn
+from repl.core.results import CommandError, Result, Stats, Table, Turn
 from repl.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # the names of _LAZY, for type checkers
@@ -149,6 +149,7 @@ __all__ = [
     "ScoredToken",
     # commands and observers
     "Result",
+    "Table",
     "CommandError",
     "Turn",
     "Stats",

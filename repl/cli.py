@@ -205,20 +205,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             return _config_command(args.action, config)
         if args.command == "plugins":
+            from repl.app.commands.general import plugins_table
             from repl.app.evaluator import Repl
             from repl.core.plugin_host import create_host
+            from repl.core.results import Result
             from repl.core.session import Session
-            from repl.terminal.renderer import plugins_table
+            from repl.terminal.renderer import Renderer
 
             host = create_host()
-            Repl(Session(host))  # runs the start-up hooks, where most plugin faults show
-            print(plugins_table(host))
+            renderer = Renderer()
+            Repl(Session(host), renderer)  # runs the start-up hooks, where most plugin faults show
+            renderer.show(Result(parts=[plugins_table(host)]))
             return EXIT_OK
         session = build_session(args, config)
         if args.command == "models":
             from repl.app.evaluator import Repl
+            from repl.core.results import Result
+            from repl.terminal.renderer import Renderer
 
-            print(Repl(session).describe_models())
+            renderer = Renderer()
+            renderer.show(Result(parts=[Repl(session, renderer).models_table()]))
             return EXIT_OK
         if args.command == "compare":
             from repl.batch.compare import compare_cli
@@ -305,8 +311,7 @@ def _stdin_lines():
 
 
 def _banner(repl) -> None:
-    from repl.terminal.layout import wrap_paragraph
-    from repl.terminal.renderer import DEFAULT_WIDTH
+    from repl.core.layout import DEFAULT_WIDTH, wrap_paragraph
 
     session = repl.session
     if session.active is not None:

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from repl.core.layout import cells
 from repl.terminal.columns import (
     SEPARATOR,
     ColumnsView,
@@ -18,7 +19,6 @@ from repl.terminal.columns import (
     shown_text,
     stats_footer,
 )
-from repl.terminal.layout import cells
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")
 GPT2 = "The quick brown fox jumps over the lazy dog. 我爱你 😀 and then it goes on for a long while, line after line. "

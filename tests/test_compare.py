@@ -9,8 +9,8 @@ import unicodedata
 from repl import cli
 from repl.batch.compare import ROW_FIELDS, compare_cli, summarize
 from repl.cli import build_evaluator, build_parser, build_session
+from repl.core.layout import layout_blocks
 from repl.store import config as config_module
-from repl.terminal.layout import layout_blocks
 
 SHORT = {"mt0": {"max_new_tokens": 3}, "gpt2": {"max_new_tokens": 3}}
 

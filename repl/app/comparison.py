@@ -7,14 +7,12 @@ nothing streams, so the replies of several models never interleave.
 
 from __future__ import annotations
 
-import shutil
 from typing import TYPE_CHECKING
 
 from repl.app.divergence import describe as describe_divergence
 from repl.app.divergence import divergences, missing_probs
-from repl.core.results import Result, Turn, turn_record
-from repl.terminal.layout import layout_blocks, table
-from repl.terminal.renderer import rate, seconds, shown_reply
+from repl.core.results import Blocks, Part, Result, Table, Turn, shown_reply, turn_record
+from repl.core.units import rate, seconds
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
@@ -38,14 +36,12 @@ def compare_result(repl: Repl, names: list[str], text: str) -> Result:
     elif not any(turn.ok for turn in turns):
         error = "no model answered"
     parted = divergences(turns)
-    if repl.renderer.json_mode:
-        records = [turn_record(turn) for turn in turns] + ([{"divergence": parted}] if parted else [])
-        return Result(records=records, error=error)
-    blocks = [(turn.model, block_body(turn)) for turn in turns]
-    width = shutil.get_terminal_size().columns
-    text = layout_blocks(blocks, width) + "\n\n" + stats_table(turns, repl.width())
+    records = [turn_record(turn) for turn in turns] + ([{"divergence": parted}] if parted else [])
+    parts: list[Part] = [Blocks(tuple((turn.model, block_body(turn)) for turn in turns)), "", stats_table(turns)]
     parting = divergence_lines(turns, parted)
-    return Result(text=text + ("\n\n" + "\n".join(parting) if parting else ""), error=error)
+    if parting:
+        parts += ["", "\n".join(parting)]
+    return Result(parts=parts, records=records, error=error)
 
 
 def divergence_lines(turns: list[Turn], parted: list[dict]) -> list[str]:
@@ -73,8 +69,9 @@ def block_body(turn: Turn) -> str:
     return "\n".join(lines)
 
 
-def stats_table(turns: list[Turn], width: int | None = None) -> str:
-    return table(STATS_HEADERS, [(turn.model, turn.checkpoint, *_stats_cells(turn)) for turn in turns], width)
+def stats_table(turns: list[Turn]) -> Table:
+    """One row of numbers per turn: what /compare and `modelrepl compare` both show."""
+    return Table(STATS_HEADERS, tuple((turn.model, turn.checkpoint, *_stats_cells(turn)) for turn in turns))
 
 
 def _stats_cells(turn: Turn) -> tuple[str, ...]:

@@ -11,36 +11,33 @@ import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from prompt_toolkit.clipboard import InMemoryClipboard
-
 from repl.app.commands import BUILTIN_MODULES
 from repl.app.commands.registry import CommandRegistry
 from repl.app.comparison import compare_result
 from repl.core.claims import Claim, settle
+from repl.core.layout import lay_out
 from repl.core.plugin_host import PluginError, describe_exception
 from repl.core.records import LoadedModel, ModelError
-from repl.core.results import CommandError, Result, Turn
+from repl.core.results import CommandError, Result, Table, Turn
 from repl.core.session import Session
 from repl.core.text import one_line
 from repl.core.turn import run_turn
 from repl.core.units import human_bytes, human_count
 from repl.store.transcript import Transcript
-from repl.terminal.layout import table
-from repl.terminal.renderer import Renderer
 
 if TYPE_CHECKING:
+    from repl.app.output import Output
     from repl.app.warm_start import Preloader
 
 
 class Repl:
-    def __init__(self, session: Session, renderer: Renderer | None = None, debug: bool = False):
+    def __init__(self, session: Session, renderer: Output, debug: bool = False):
         self.session = session
-        self.renderer = renderer or Renderer()
+        self.renderer = renderer
         self.debug = debug
         self.show_stats = False
         self.broadcast_to: list[str] | None = None
         self.transcript: Transcript | None = None
-        self.clipboard = InMemoryClipboard()  # the prompt's too: Ctrl-Y pastes what /copy took
         self.warm_start: Preloader | None = None
         self.commands = CommandRegistry()
         for module in BUILTIN_MODULES:
@@ -76,7 +73,16 @@ class Repl:
     # -- evaluation -------------------------------------------------------------
 
     def evaluate(self, line: str) -> Result:
-        """One line in, one result out; user errors become messages, never exceptions."""
+        """One line in, one result out; user errors become messages, never exceptions.
+
+        A result's `text` is its parts laid out at the output's width: what its renderer will show, uncoloured.
+        """
+        result = self._evaluate(line)
+        if result.parts:
+            result.text = lay_out(result.parts, self.width())
+        return result
+
+    def _evaluate(self, line: str) -> Result:
         try:
             if line.startswith("/") and not line.startswith("//"):
                 return self._run_command(line[1:])
@@ -115,7 +121,9 @@ class Repl:
             raise PluginError(found.plugin, f"/{found.name}", describe_exception(exc)) from exc
         if isinstance(answer, Result):
             return answer
-        return Result(text="" if answer is None else str(answer), confirmation=found.confirms)
+        if answer is None or isinstance(answer, str):
+            return Result(text=answer or "", confirmation=found.confirms)
+        return Result(parts=[answer], confirmation=found.confirms)  # a Table or another part
 
     def _wait_for_warm_start(self) -> None:
         """Let the warm start finish first: two threads importing transformers at once break its imports.
@@ -156,29 +164,17 @@ class Repl:
         def describe() -> str:
             return f"{spec.name} is answering" if spec.name in self.session.loaded else f"loading {spec.name}"
 
-        live = stream and not self.renderer.json_mode
-        with self.renderer.working(describe) as working:
-
-            def write(chunk: str) -> None:
-                working.stop()  # the reply takes the spinner's line
-                self.renderer.stream(chunk)
-
-            def aside(chunk: str) -> None:
-                working.stop()
-                self.renderer.aside(chunk)
-
-            def notice(message: str) -> None:
-                working.stop()
-                self.renderer.notice(message)
-
+        live = stream and self.renderer.live
+        with self.renderer.live_turn(describe) as shown:
             turn = run_turn(
                 self.session,
                 name,
                 text,
-                write if live else None,
-                aside if live else None,
-                notice,
+                shown.stream if live else None,
+                shown.aside if live else None,
+                shown.notice,
             )
+            shown.done(turn)
         if self.transcript is not None:
             self.transcript.record(turn)
         return turn
@@ -192,13 +188,18 @@ class Repl:
             self._announce_load(name, checkpoint)
             return self.session.replace_checkpoint(name, checkpoint)
 
+    @property
+    def clipboard(self) -> Any:
+        """The prompt's clipboard: /copy puts the last reply there, and Ctrl-Y pastes it."""
+        return self.renderer.clipboard
+
     def width(self) -> int | None:
         """Columns that command output is laid out in; None when it is not a terminal (lines stay whole)."""
         return self.renderer.width()
 
     def _announce_load(self, name: str, checkpoint: str | None = None) -> None:
         spec = self.session.spec(name)
-        if (checkpoint or spec.name not in self.session.loaded) and not self.renderer.json_mode:
+        if (checkpoint or spec.name not in self.session.loaded) and self.renderer.live:
             self.renderer.notice(f"loading {spec.name} from {checkpoint or self.session.checkpoint_of(spec.name)} ...")
 
     # -- descriptions -----------------------------------------------------------
@@ -213,6 +214,11 @@ class Repl:
         )
 
     def describe_models(self) -> str:
+        """The registered models as text at the output's width, as /models shows them uncoloured."""
+        return lay_out([self.models_table()], self.width())
+
+    def models_table(self) -> Table | str:
+        """The registered models: family, checkpoint, aliases, and how each loaded model is placed."""
         session = self.session
         rows = []
         for name in session.model_names():
@@ -229,7 +235,7 @@ class Repl:
             )
         if not rows:
             return "no model is registered: see /plugins"
-        return table(("model", "family", "checkpoint", "aliases", "loaded"), rows, self.width())
+        return Table(("model", "family", "checkpoint", "aliases", "loaded"), tuple(rows))
 
     # -- driving ----------------------------------------------------------------
 

@@ -58,7 +58,7 @@ def replay(repl: Repl, saved: SavedSession) -> list[Replayed]:
     try:
         for number, (turn, (spec, settings)) in enumerate(zip(saved.turns, plans), 1):
             _use_checkpoint(scratch, spec, turn.checkpoint or scratch.checkpoint_of(spec.name))
-            if spec.name not in scratch.loaded and not repl.renderer.json_mode:
+            if spec.name not in scratch.loaded and repl.renderer.live:
                 repl.renderer.notice(f"loading {spec.name} from {scratch.checkpoint_of(spec.name)} ...")
             scratch.settings[spec.name] = settings
             scratch.turns = list(saved.turns[: number - 1])

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from repl.core.plugin_host import PluginError
 from repl.core.records import ModelError, Score
+from repl.core.results import Table
 from repl.core.text import one_line
-from repl.terminal.layout import table
 
 if TYPE_CHECKING:
     from repl.core.session import Session
@@ -70,7 +70,7 @@ def describe_method(record: dict[str, Any]) -> str:
     return method
 
 
-def texts_table(records: list[dict[str, Any]]) -> str:
+def texts_table(records: list[dict[str, Any]]) -> Table:
     """Every text under every model: total logprob, tokens, perplexity, and each model's ranking of the texts."""
     ranks = _ranks(records)
     rows = []
@@ -81,7 +81,7 @@ def texts_table(records: list[dict[str, Any]]) -> str:
         numbers = (f"{record['logprob']:.3f}", scored_count(record), perplexity_cell(record), ranks[index])
         rows.append((record["text"], record["model"], *numbers))
     headers = ("text", "model", "logprob", "tokens", "perplexity", "rank")
-    return table(headers + (("error",) if any(record.get("error") for record in records) else ()), rows)
+    return Table(headers + (("error",) if any(record.get("error") for record in records) else ()), tuple(rows))
 
 
 def _ranks(records: list[dict[str, Any]]) -> dict[int, int]:

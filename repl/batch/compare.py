@@ -7,11 +7,11 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from repl.app.comparison import STATS_HEADERS
 from repl.batch.runner import run_batch
 from repl.core.exit_status import EXIT_USAGE
-from repl.core.results import Turn
-from repl.terminal.layout import table
-from repl.terminal.renderer import rate, seconds
+from repl.core.results import Table, Turn
+from repl.core.units import rate, seconds
 
 if TYPE_CHECKING:
     import argparse
@@ -92,19 +92,9 @@ def row_record(index: int, prompt: str, runs: list[Turn]) -> dict[str, Any]:
     return record
 
 
-def rows_table(records: list[dict[str, Any]]) -> str:
-    headers = (
-        "prompt",
-        "model",
-        "checkpoint",
-        "input tokens",
-        "new tokens",
-        "ttft",
-        "seconds",
-        "tok/s",
-        "stop reason",
-        "output",
-    )
+def rows_table(records: list[dict[str, Any]]) -> Table:
+    """/compare's stats table with the prompt before and the output after; timings over --repeat runs."""
+    headers = ("prompt", *STATS_HEADERS, "output")
     rows = []
     for record in records:
         failed = record["error"] is not None
@@ -122,7 +112,7 @@ def rows_table(records: list[dict[str, Any]]) -> str:
                 _clip("error: " + record["error"] if failed else record["output"], 40),
             )
         )
-    return table(headers, rows)
+    return Table(headers, tuple(rows))
 
 
 def _timing(record: dict[str, Any], name: str, show: Callable[[float | None], str]) -> str:

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 from repl.core.exit_status import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from repl.core.plugin_host import PluginError
 from repl.core.records import ModelError
-from repl.core.results import Stats, Turn
+from repl.core.results import Result, Stats, Table, Turn
 
 if TYPE_CHECKING:
     import argparse
@@ -40,7 +40,7 @@ def run_batch(
     source: str | None,
     csv_fields: Sequence[str],
     make_row: MakeRow,
-    table: Callable[[list[dict[str, Any]]], str],
+    table: Callable[[list[dict[str, Any]]], Table],
 ) -> int:
     """Every line of `source` on every model named with -m: rows out as they come, then the table; the exit status."""
     err, session = sys.stderr, repl.session
@@ -72,7 +72,7 @@ def run_batch(
                 rows.append(row)
     for problem in session.host.take_problems():
         repl.renderer.notice(problem)
-    print(table(rows))
+    repl.renderer.show(Result(parts=[table(rows)]))
     return EXIT_FAILED if any(row.get("error") for row in rows) else EXIT_OK
 
 

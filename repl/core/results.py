@@ -10,6 +10,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from repl.core.layout import lay_out
+
 if TYPE_CHECKING:
     from repl.core.records import TokenProbs
 
@@ -63,14 +65,22 @@ class Turn:
     raw_ids: list[int] = field(default_factory=list)
     raw_output: str = ""
     display: str | None = None
+    # Whether the reply's text went out as it was generated (the `stream` setting, and text to stream).
     streamed: bool = False
-    notices_shown: int = 0  # the first notices, printed ahead of a streamed reply
     finished_at: float = field(default_factory=time.time)
     logprobs: list[TokenProbs] | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+EMPTY_REPLY = "(empty reply)"
+
+
+def shown_reply(turn: Turn) -> str:
+    """A reply as people read it, in a turn and in a comparison alike: the plugin's display, else its text."""
+    return turn.display or turn.output or EMPTY_REPLY
 
 
 def turn_record(turn: Turn) -> dict[str, Any]:
@@ -105,18 +115,70 @@ def plugin_data(record: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in record.items() if key not in RESERVED_FIELDS}
 
 
+@dataclass(frozen=True)
+class Table:
+    """Rows under headers, as data: the renderer fits them to the width it has (`repl.core.layout.table`).
+
+    ``row_roles`` names, per row, how sure a row is ("sure", "likely", "unsure",
+    "unlikely"): a terminal with colour shades the row, and then shows ``legend``.
+    """
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+    indent: int = 0
+    row_roles: tuple[str, ...] = ()
+    legend: str = ""
+
+
+@dataclass(frozen=True)
+class Prose:
+    """Running text, wrapped at spaces to the width (to DEFAULT_WIDTH off a terminal); later lines indented."""
+
+    text: str
+    indent: int = 0
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """Terms and what they say, in two columns (/help's commands); a term too long for its column gets a line."""
+
+    rows: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """Labelled blocks: side by side where each fits, else one under another (/compare's replies)."""
+
+    blocks: tuple[tuple[str, str], ...]
+
+
+# What a command's answer is made of, in order; a plain string is lines kept as they are.
+Part = str | Table | Prose | Definitions | Blocks
+
+
 @dataclass
 class Result:
-    """What evaluating one line produced; commands and model turns render the same way."""
+    """What evaluating one line produced; commands and model turns render the same way.
+
+    A command returns data: ``parts`` for people (the renderer lays them out at
+    its width) and ``records`` for `--json`; the renderer alone chooses which.
+    ``text`` is the parts laid out with no width (a file, a test), or plain
+    text given as such.
+    """
 
     text: str = ""
     turns: list[Turn] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
     error: str | None = None
     quit: bool = False
     # The text only confirms what a command did (`gpt2: max_new_tokens = 5`): batch mode writes
     # it to stderr, so that stdout holds only what was asked for.
     confirmation: bool = False
+
+    def __post_init__(self) -> None:
+        if self.parts and not self.text:
+            self.text = lay_out(self.parts, None)
 
     @property
     def ok(self) -> bool:

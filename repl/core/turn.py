@@ -90,7 +90,6 @@ def run_turn(
         if control.streaming and notify is not None:
             for notice in encoding.notices:
                 notify(notice)
-            turn.notices_shown = len(encoding.notices)
         turn.stats.input_tokens = len(encoding.tokens)
         started = control.started = time.perf_counter()
         with cancel_on_interrupt(control):

@@ -1,4 +1,4 @@
-"""Sizes and counts as people read them: 1.2 GiB, 124.4M."""
+"""Sizes, counts, durations and rates as people read them: 1.2 GiB, 124.4M, 0.412s, 31.5."""
 
 
 def human_bytes(count: int) -> str:
@@ -15,3 +15,11 @@ def human_count(count: int) -> str:
         if count >= divisor:
             return f"{count / divisor:.1f}{suffix}"
     return str(count)
+
+
+def seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}s"
+
+
+def rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"

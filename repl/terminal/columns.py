@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
-from repl.terminal.layout import MIN_COLUMN_WIDTH, cells, wrap
-from repl.terminal.renderer import rate, seconds
+from repl.core.layout import MIN_COLUMN_WIDTH, cells, wrap
+from repl.core.units import rate, seconds
 
 MAX_COLUMNS = 4
 SEPARATOR = " │ "

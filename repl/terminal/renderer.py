@@ -1,18 +1,27 @@
-"""Results as terminal text or JSON lines; the one place output is formatted."""
+"""Results as terminal text or JSON lines: the one place output is drawn.
+
+Commands and turns hand over data (`Result`: parts, records, turns); only
+this module decides between text, tables and JSON, applies the width and
+colour, and keeps track of what a live turn already showed.
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, TYPE_CHECKING, Any
 
-from repl.core.results import turn_record
+from prompt_toolkit.clipboard import InMemoryClipboard
+
+from repl.core.layout import DEFAULT_WIDTH, lay_out_part, wrap_paragraph
+from repl.core.results import Table, shown_reply, turn_record
 from repl.core.text import one_line
-from repl.terminal.layout import table, wrap_paragraph
+from repl.core.units import seconds
 from repl.terminal.spinner import Working
 
 # Colours by role, through prompt_toolkit styles: the prompt uses the same names.
@@ -22,21 +31,9 @@ STYLE_RULES = {
     "prompt.model": "ansicyan bold",
     "bottom-toolbar": "noreverse bg:ansibrightblack fg:ansiwhite",
 }
-DEFAULT_WIDTH = 80
 
 if TYPE_CHECKING:
-    from repl.core.plugin_host import PluginHost
     from repl.core.results import Result, Stats, Turn
-
-EMPTY_REPLY = "(empty reply)"
-
-
-def seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}s"
-
-
-def rate(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
 
 
 def stats_line(stats: Stats) -> str:
@@ -45,21 +42,6 @@ def stats_line(stats: Stats) -> str:
         f"[{stats.input_tokens} in, {stats.new_tokens} new, ttft {seconds(stats.ttft)}, "
         f"{seconds(stats.seconds)}, {per_second}, {stats.stop_reason}]"
     )
-
-
-def shown_reply(turn: Turn) -> str:
-    """A reply as a terminal shows it, in a turn and in a comparison alike."""
-    return turn.display or turn.output or EMPTY_REPLY
-
-
-def plugins_table(host: PluginHost, width: int | None = None) -> str:
-    rows = [
-        (s.name, s.version or "-", ", ".join(s.hooks) or "-", s.state)
-        for s in sorted(host.statuses.values(), key=lambda s: s.name)
-    ]
-    if not rows:
-        return "no plugins are installed"
-    return table(("plugin", "version", "hooks", "status"), rows, width)
 
 
 def style():
@@ -75,6 +57,40 @@ def colour_wanted(stream: IO[str], environ: Mapping[str, str] = os.environ) -> b
 
 # SGR codes for faint text and back to normal intensity.
 _DIM, _UNDIM = "\x1b[2m", "\x1b[22m"
+# How sure a table row is (`Table.row_roles`), as a colour: green, cyan, yellow, red.
+ROW_COLOURS = {"sure": "32", "likely": "36", "unsure": "33", "unlikely": "31"}
+
+
+class LiveTurn:
+    """One model turn as it happens: its streamed text and early notices, drawn at once.
+
+    The renderer remembers what the turn showed, so that `show` does not draw it again.
+    """
+
+    def __init__(self, renderer: Renderer, working: Working):
+        self.renderer = renderer
+        self.working = working
+        self.streamed = False
+        self.notices_shown = 0
+
+    def stream(self, text: str) -> None:
+        self.working.stop()  # the reply takes the spinner's line
+        self.streamed = True
+        self.renderer.stream(text)
+
+    def aside(self, text: str) -> None:
+        self.working.stop()
+        self.streamed = True
+        self.renderer.aside(text)
+
+    def notice(self, message: str) -> None:
+        self.working.stop()
+        self.notices_shown += 1
+        self.renderer.notice(message)
+
+    def done(self, turn: Turn) -> None:
+        if self.streamed or self.notices_shown:
+            self.renderer.shown_live[id(turn)] = self
 
 
 class Renderer:
@@ -103,6 +119,15 @@ class Renderer:
         self.aside_open = False  # streamed aside text waits for a line break before the reply
         self.terminal = terminal
         self.colour = colour and not json_mode
+        # The prompt's clipboard: /copy puts the last reply there, Ctrl-Y pastes it.
+        self.clipboard = InMemoryClipboard()
+        # What live turns already showed (streamed text, early notices), by the turn's id, until shown.
+        self.shown_live: dict[int, LiveTurn] = {}
+
+    @property
+    def live(self) -> bool:
+        """Whether streamed text and progress show as they come: not in JSON lines, which hold only results."""
+        return not self.json_mode
 
     def width(self) -> int | None:
         """Columns to lay text out in: the terminal's; None for a file or pipe, where lines stay whole."""
@@ -131,6 +156,17 @@ class Renderer:
     def working(self, describe: Callable[[], str]) -> Working:
         """A spinner while a model loads or computes, on a terminal only (never in batch or JSON output)."""
         return Working(self.out if self.terminal and not self.json_mode else None, describe)
+
+    @contextlib.contextmanager
+    def live_turn(self, describe: Callable[[], str]) -> Iterator[LiveTurn]:
+        """A turn being generated: a spinner until its first text, then the text as it streams."""
+        with self.working(describe) as working:
+            yield LiveTurn(self, working)
+
+    def copy(self, text: str) -> None:
+        """Put `text` on the prompt's clipboard (Ctrl-Y pastes it) and on the terminal's."""
+        self.clipboard.set_text(text)
+        self.copy_to_terminal(text)
 
     def copy_to_terminal(self, text: str) -> None:
         """Put `text` on the terminal's clipboard with the OSC 52 escape, which also works over SSH."""
@@ -170,11 +206,14 @@ class Renderer:
             self._show_text(result, show_stats)
 
     def _show_text(self, result: Result, show_stats: bool) -> None:
-        if result.text:
+        width = self.width()
+        if result.parts:
+            text = "\n".join(self._part_text(part, width) for part in result.parts)
+        else:
             text = result.text.rstrip("\n")
-            width = self.width()
-            if result.confirmation and width:  # a reply or a table keeps its lines; a confirmation wraps at spaces
+            if result.confirmation and width:  # a reply keeps its lines; a confirmation wraps at spaces
                 text = "\n".join(wrap_paragraph(line, width) for line in text.splitlines())
+        if text:
             shown_on = self.err if result.confirmation and not self.terminal else self.out
             shown_on.write(text + "\n")
             shown_on.flush()
@@ -184,16 +223,32 @@ class Renderer:
             self.problem(result.error)
         self.out.flush()
 
+    def _part_text(self, part: Any, width: int | None) -> str:
+        """A part laid out at `width`; a table's rows shaded by their roles where colour is on."""
+        text = lay_out_part(part, width)
+        if not (self.colour and isinstance(part, Table) and part.row_roles):
+            return text
+        head, rule, *body = text.splitlines()
+        if len(body) != len(part.row_roles):  # a row wrapped onto several lines: leave it plain
+            return text
+        shaded = [
+            f"\x1b[{ROW_COLOURS[role]}m{line}\x1b[0m" if role in ROW_COLOURS else line
+            for line, role in zip(body, part.row_roles)
+        ]
+        return "\n".join([head, rule, *shaded] + ([part.legend] if part.legend else []))
+
     def _turn_text(self, turn: Turn, show_stats: bool, labelled: bool) -> None:
         reasoning = turn.data.get("reasoning")
-        if turn.streamed:
+        live = self.shown_live.pop(id(turn), None)
+        streamed = live is not None and live.streamed
+        if streamed:
             if self.aside_open:  # only reasoning came before the reply stopped
                 self._close_aside()
             else:
                 self.out.write("\n")
-        for notice in turn.notices[turn.notices_shown :]:
+        for notice in turn.notices[live.notices_shown if live else 0 :]:
             self.notice(notice)
-        if not turn.streamed:
+        if not streamed:
             if isinstance(reasoning, str) and reasoning:
                 self.out.write(self._dimmed(reasoning) + "\n")
             if not turn.error:
@@ -210,7 +265,7 @@ class Renderer:
             self._json(turn_record(turn))
         for record in result.records:
             self._json(record)
-        if result.text and not result.turns and not result.records:
+        if result.text and not result.turns and not result.records:  # plain text: a confirmation, a help page
             self._json({"output": result.text})
         if result.error:
             self._json({"error": result.error})

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from repl.core import settings as settings_module
-from repl.terminal.layout import cells
+from repl.core.layout import cells
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl

@@ -7,15 +7,12 @@ from typing import TYPE_CHECKING
 from repl.app.commands.arguments import on_off, split_arguments
 from repl.app.commands.registry import command
 from repl.core import settings as settings_module
-from repl.core.results import CommandError, Result
-from repl.terminal.layout import table, wrap_paragraph
-from repl.terminal.renderer import DEFAULT_WIDTH, plugins_table
+from repl.core.plugin_host import PluginHost
+from repl.core.results import CommandError, Definitions, Part, Prose, Result, Table
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
 
-# The synopsis column of /help takes at most this share of the width; longer ones get a line of their own.
-SYNOPSIS_SHARE = 0.3
 HELP_FOOTER = (
     'Any other line goes to the active model. //text sends "/text". Esc-Enter or """ for several lines; '
     "Ctrl-X Ctrl-E edits the line in $EDITOR.",
@@ -28,40 +25,29 @@ HELP_FOOTER = (
 @command(
     "help", usage="[COMMAND|set]", help="list commands, explain one, or list the settings (/help set)", instant=True
 )
-def help_command(repl: Repl, args: str) -> str:
+def help_command(repl: Repl, args: str) -> Result:
     words = split_arguments(args, "/help [COMMAND|set]", 0, 1)
-    width = repl.width() or DEFAULT_WIDTH  # prose wraps even in a file; tables only at a terminal
     if words and words[0] == "set":
-        return settings_help(repl, width, repl.width())
+        return Result(parts=settings_help(repl))
     if words:
         found = repl.commands.find(words[0].lstrip("/"))
         if found is None:
             raise CommandError(repl.unknown_command_message(words[0].lstrip("/")))
         aliases = f" (also {', '.join('/' + a for a in found.aliases)})" if found.aliases else ""
-        return f"{found.synopsis}{aliases}\n  {wrap_paragraph(found.help, width, indent=2)}"
-    widest = int(width * SYNOPSIS_SHARE)
-    column = max([len(c.synopsis) for c in repl.commands if len(c.synopsis) <= widest] or [widest])
-    lines = []
-    for found in repl.commands:
-        explained = wrap_paragraph(found.help, width, indent=column + 2)
-        if len(found.synopsis) > column:
-            lines += [wrap_paragraph(found.synopsis, width, indent=2), " " * (column + 2) + explained]
-        else:
-            lines.append(f"{found.synopsis:<{column}}  {explained}")
-    lines.append("")
-    lines += [wrap_paragraph(paragraph, width) for paragraph in HELP_FOOTER]
-    return "\n".join(lines)
+        return Result(parts=[f"{found.synopsis}{aliases}", Prose("  " + found.help, indent=2)])
+    rows = tuple((found.synopsis, found.help) for found in repl.commands)
+    return Result(parts=[Definitions(rows), "", *(Prose(paragraph) for paragraph in HELP_FOOTER)])
 
 
-def settings_help(repl: Repl, width: int, table_width: int | None) -> str:
+def settings_help(repl: Repl) -> list[Part]:
     """The active model's settings, each with what it takes and what it does."""
     spec = repl.session.active_spec()
-    rows = [
+    rows = tuple(
         (setting.name, setting.describe_range(), settings_module.format_value(setting.default), setting.help)
         for setting in settings_module.all_settings(spec)
-    ]
+    )
     head = f"settings of {spec.name} (/set KEY VALUE changes one, /show lists the values in force):"
-    return wrap_paragraph(head, width) + "\n" + table(("setting", "takes", "default", "meaning"), rows, table_width)
+    return [Prose(head), Table(("setting", "takes", "default", "meaning"), rows)]
 
 
 @command(
@@ -78,9 +64,20 @@ def stats_command(repl: Repl, args: str) -> str:
 
 
 @command("plugins", help="installed plugins and their status", instant=True)
-def plugins_command(repl: Repl, args: str) -> str:
+def plugins_command(repl: Repl, args: str) -> Table | str:
     split_arguments(args, "/plugins", 0, 0)
-    return plugins_table(repl.session.host, repl.width())
+    return plugins_table(repl.session.host)
+
+
+def plugins_table(host: PluginHost) -> Table | str:
+    """Every installed plugin: version, the hooks it implements, and whether it works."""
+    rows = tuple(
+        (s.name, s.version or "-", ", ".join(s.hooks) or "-", s.state)
+        for s in sorted(host.statuses.values(), key=lambda s: s.name)
+    )
+    if not rows:
+        return "no plugins are installed"
+    return Table(("plugin", "version", "hooks", "status"), rows)
 
 
 @command("quit", help="leave modelrepl (Ctrl-D does too)", aliases=("exit", "q"), instant=True)

@@ -7,17 +7,16 @@ from typing import TYPE_CHECKING
 from repl.app.commands.arguments import on_off, split_arguments, unquoted
 from repl.app.commands.registry import command
 from repl.core import settings as settings_module
-from repl.core.results import CommandError
-from repl.terminal.layout import table
+from repl.core.results import CommandError, Result, Table
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
 
 
 @command("models", help="registered and loaded models")
-def models_command(repl: Repl, args: str) -> str:
+def models_command(repl: Repl, args: str) -> Table | str:
     split_arguments(args, "/models", 0, 0)
-    return repl.describe_models()
+    return repl.models_table()
 
 
 @command("use", usage="NAME", help="switch the active model", confirms=True, instant=True)
@@ -86,18 +85,18 @@ def set_command(repl: Repl, args: str) -> str:
 
 
 @command("show", usage="[NAME]", help="a model's settings (default: the active model's)")
-def show_command(repl: Repl, args: str) -> str:
+def show_command(repl: Repl, args: str) -> Result:
     words = split_arguments(args, "/show [NAME]", 0, 1)
     spec = repl.session.spec(words[0]) if words else repl.session.active_spec()
     values = repl.session.settings_of(spec.name)
-    rows = [
+    rows = tuple(
         (setting.name, settings_module.format_value(values[setting.name]), setting.help)
         for setting in settings_module.all_settings(spec)
-    ]
-    return "\n".join(
-        [
+    )
+    return Result(
+        parts=[
             f"{spec.name} ({spec.family}, {repl.session.checkpoint_of(spec.name)})",
-            table(("setting", "value", "meaning"), rows, repl.width()),
+            Table(("setting", "value", "meaning"), rows),
             f"stats after each reply: {'on' if repl.show_stats else 'off'}",
         ]
     )

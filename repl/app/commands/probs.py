@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 from repl.app.commands.arguments import split_arguments
 from repl.app.commands.registry import command
 from repl.app.commands.tokens import shown_text
-from repl.core.results import CommandError, Result, Turn, logprob_record
-from repl.terminal.layout import table
+from repl.core.results import CommandError, Part, Result, Table, Turn, logprob_record
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
@@ -24,8 +23,8 @@ DRAWN_LEGEND = (
     "p: probability in the distribution the token was drawn from (after repetition penalty, temperature, "
     "top-k and top-p); raw p: the model's own softmax"
 )
-# Shades from sure to unsure: green, cyan, yellow, red (ANSI colours).
-SHADES = ((0.8, "32"), (0.5, "36"), (0.2, "33"), (0.0, "31"))
+# How sure a token was, by its p as drawn: the renderer shades rows by these roles where colour is on.
+SHADES = ((0.8, "sure"), (0.5, "likely"), (0.2, "unsure"), (0.0, "unlikely"))
 SHADE_LEGEND = "colour: green p >= 0.8, cyan >= 0.5, yellow >= 0.2, red below"
 
 
@@ -39,14 +38,11 @@ def probs_command(repl: Repl, args: str) -> Result:
     turn = replies[-1]
     if turn.logprobs is None:
         raise CommandError(no_probs_message(repl, turn))
-    if repl.renderer.json_mode:
-        record = {"model": turn.model, "checkpoint": turn.checkpoint, "input": turn.input}
-        record["logprobs"] = [logprob_record(step) for step in turn.logprobs]
-        return Result(records=[record])
-    colour = repl.renderer.colour
+    record = {"model": turn.model, "checkpoint": turn.checkpoint, "input": turn.input}
+    record["logprobs"] = [logprob_record(step) for step in turn.logprobs]
     if any(step.entropy is not None for step in turn.logprobs):
-        return Result(text=describe_masks(turn))
-    return Result(text=describe_reply(turn, colour))
+        return Result(parts=describe_masks(turn), records=[record])
+    return Result(parts=describe_reply(turn), records=[record])
 
 
 def no_probs_message(repl: Repl, turn: Turn) -> str:
@@ -58,12 +54,11 @@ def no_probs_message(repl: Repl, turn: Turn) -> str:
     return f"no probabilities were kept for {turn.model}'s last reply: /set probs on, then send the line again"
 
 
-def shade(text: str, probability: float) -> str:
-    code = next(code for floor, code in SHADES if probability >= floor)
-    return f"\x1b[{code}m{text}\x1b[0m"
+def shade(probability: float) -> str:
+    return next(role for floor, role in SHADES if probability >= floor)
 
 
-def describe_reply(turn: Turn, colour: bool) -> str:
+def describe_reply(turn: Turn) -> list[Part]:
     """One row per generated token: p as drawn, raw p, the raw top alternatives (and the drawn ones if they differ)."""
     steps = turn.logprobs or []
     reshaped = any(not _same(step.logprob, step.processed_logprob) for step in steps)
@@ -75,25 +70,20 @@ def describe_reply(turn: Turn, colour: bool) -> str:
         if reshaped:
             row.append(_alternatives(step.processed_top))
         rows.append(row)
-    head, rule, *body = table(headers, rows).splitlines()
-    if colour:
-        body = [shade(line, math.exp(drawn(step))) for line, step in zip(body, steps)]
-    lines = [f"{turn.model} ({turn.checkpoint}): {len(steps)} tokens of the reply to {turn.input!r}", DRAWN_LEGEND]
-    lines += [head, rule, *body]
-    if colour:
-        lines.append(SHADE_LEGEND)
-    return "\n".join(lines)
+    roles = tuple(shade(math.exp(drawn(step))) for step in steps)
+    head = f"{turn.model} ({turn.checkpoint}): {len(steps)} tokens of the reply to {turn.input!r}"
+    return [head, DRAWN_LEGEND, Table(tuple(headers), tuple(map(tuple, rows)), row_roles=roles, legend=SHADE_LEGEND)]
 
 
-def describe_masks(turn: Turn) -> str:
+def describe_masks(turn: Turn) -> list[Part]:
     """Each mask's candidates with their probabilities, and the entropy of its whole distribution."""
     steps = turn.logprobs or []
-    lines = [f"{turn.model} ({turn.checkpoint}): {len(steps)} mask(s) in {turn.input!r}"]
+    parts: list[Part] = [f"{turn.model} ({turn.checkpoint}): {len(steps)} mask(s) in {turn.input!r}"]
     for number, step in enumerate(steps, start=1):
-        lines.append(f"[MASK] {number}: entropy {step.entropy:.3f} nats over the vocabulary (special tokens excluded)")
-        rows = [(shown_text(a.piece), a.id, _p(a.logprob), f"{a.logprob:.3f}") for a in step.top]
-        lines += ["  " + line for line in table(("candidate", "id", "p", "logprob"), rows).splitlines()]
-    return "\n".join(lines)
+        parts.append(f"[MASK] {number}: entropy {step.entropy:.3f} nats over the vocabulary (special tokens excluded)")
+        rows = tuple((shown_text(a.piece), a.id, _p(a.logprob), f"{a.logprob:.3f}") for a in step.top)
+        parts.append(Table(("candidate", "id", "p", "logprob"), rows, indent=2))
+    return parts
 
 
 def drawn(step: TokenProbs) -> float:

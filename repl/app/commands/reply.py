@@ -32,8 +32,7 @@ def last_reply(repl: Repl) -> str:
 def copy_command(repl: Repl, args: str) -> str:
     split_arguments(args, "/copy", 0, 0)
     text = last_reply(repl)
-    repl.clipboard.set_text(text)
-    repl.renderer.copy_to_terminal(text)
+    repl.renderer.copy(text)
     return f"copied the last reply ({len(text)} characters)"
 
 

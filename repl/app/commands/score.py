@@ -8,8 +8,7 @@ from repl.app.commands.arguments import model_names, split_at_separator
 from repl.app.commands.registry import command
 from repl.app.commands.tokens import shown_text
 from repl.app.scoring import describe_method, least_likely, perplexity_cell, score_record, scored_count, texts_table
-from repl.core.results import CommandError, Result
-from repl.terminal.layout import table
+from repl.core.results import CommandError, Part, Result, Table
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
@@ -38,22 +37,22 @@ def score_command(repl: Repl, args: str) -> Result:
     error = None
     if all("error" in record for record in records):
         error = "; ".join(dict.fromkeys(f"{record['model']}: {record['error']}" for record in records))
-    if repl.renderer.json_mode:
-        return Result(records=records, error=error)
     if error:
-        return Result(error=error)
+        return Result(records=records, error=error)
     if len(texts) > 1:
-        return Result(text=texts_table(records))
-    blocks = [describe_score(record) for record in records]
+        return Result(parts=[texts_table(records)], records=records)
+    parts: list[Part] = []
+    for record in records:
+        parts += describe_score(record) + [""]
     if len(records) > 1:
-        blocks.append(texts_table(records))
-    return Result(text="\n\n".join(blocks))
+        parts.append(texts_table(records))
+    return Result(parts=parts[:-1] if parts[-1] == "" else parts, records=records)
 
 
-def describe_score(record: dict[str, Any]) -> str:
+def describe_score(record: dict[str, Any]) -> list[Part]:
     """One model's score of one text: the total, perplexity and every token, the least likely marked."""
     if "error" in record:
-        return f"{record['model']} ({record['checkpoint']})\n  error: {record['error']}"
+        return [f"{record['model']} ({record['checkpoint']})\n  error: {record['error']}"]
     total = f"logprob {record['logprob']:.3f} over {scored_count(record)} scored tokens"
     lines = [
         f"{record['model']} ({record['checkpoint']}): {total}, perplexity {perplexity_cell(record)}",
@@ -61,7 +60,7 @@ def describe_score(record: dict[str, Any]) -> str:
     ]
     lines += [f"  note: {notice}" for notice in record.get("notices", ())]
     marked = least_likely(record)
-    rows = [
+    rows = tuple(
         (
             position,
             token["id"],
@@ -70,6 +69,5 @@ def describe_score(record: dict[str, Any]) -> str:
             LEAST_LIKELY_MARK if position in marked else "",
         )
         for position, token in enumerate(record["tokens"])
-    ]
-    lines += ["  " + line.rstrip() for line in table(("#", "id", "token", "logprob", ""), rows).splitlines()]
-    return "\n".join(lines)
+    )
+    return ["\n".join(lines), Table(("#", "id", "token", "logprob", ""), rows, indent=2)]

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING
 from repl.app.commands.arguments import split_arguments
 from repl.app.commands.registry import command
 from repl.app.replay import replay
-from repl.core.results import CommandError, Result, Turn, turn_record
+from repl.core.results import CommandError, Result, Table, Turn, turn_record
 from repl.store import paths
 from repl.store.session_files import SUFFIX, SavedSession, SessionFileError, read, restore, save, session_path
-from repl.terminal.layout import table
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
@@ -79,7 +78,7 @@ def _clipped(text: str) -> str:
 # -- listing ------------------------------------------------------------------------
 
 
-def list_sessions(directory: Path) -> str:
+def list_sessions(directory: Path) -> Result | str:
     files = (
         sorted(directory.glob("*" + SUFFIX), key=lambda p: p.stat().st_mtime, reverse=True)
         if directory.is_dir()
@@ -97,7 +96,7 @@ def list_sessions(directory: Path) -> str:
             continue
         models = sorted({turn.model for turn in saved.turns})
         rows.append((file.stem, len(saved.turns), saved.active or "-", saved_at, ", ".join(models) or "-"))
-    return f"{directory}\n" + table(("name", "turns", "active", "saved", "models used"), rows)
+    return Result(parts=[str(directory), Table(("name", "turns", "active", "saved", "models used"), tuple(rows))])
 
 
 # -- commands -----------------------------------------------------------------------

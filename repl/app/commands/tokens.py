@@ -15,9 +15,8 @@ from repl.app.commands.arguments import model_names, split_at_separator
 from repl.app.commands.registry import command
 from repl.core.plugin_host import PluginError
 from repl.core.records import ModelError
-from repl.core.results import CommandError, Result
+from repl.core.results import CommandError, Part, Result, Table
 from repl.core.turn import tokenize
-from repl.terminal.layout import table
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
@@ -46,9 +45,10 @@ def tokens_command(repl: Repl, args: str) -> Result:
     records = [token_record(repl, name, text) for name in names]
     if all("error" in record for record in records):
         return Result(error="; ".join(f"{record['model']}: {record['error']}" for record in records))
-    if repl.renderer.json_mode:
-        return Result(records=records)
-    return Result(text="\n\n".join(describe_tokens(record) for record in records) + "\n" + LEGEND)
+    parts: list[Part] = []
+    for record in records:
+        parts += [*describe_tokens(record), ""]
+    return Result(parts=parts[:-1] + [LEGEND], records=records)
 
 
 def token_record(repl: Repl, name: str, text: str) -> dict[str, Any]:
@@ -79,29 +79,29 @@ def token_record(repl: Repl, name: str, text: str) -> dict[str, Any]:
     return record
 
 
-def describe_tokens(record: dict[str, Any]) -> str:
+def describe_tokens(record: dict[str, Any]) -> list[Part]:
     if "error" in record:
-        return f"{record['model']} ({record['checkpoint']})\n  error: {record['error']}"
+        return [f"{record['model']} ({record['checkpoint']})\n  error: {record['error']}"]
     if "unseen" in record:
-        return f"{record['model']} ({record['checkpoint']}): {record['unseen']}"
+        return [f"{record['model']} ({record['checkpoint']}): {record['unseen']}"]
     tokens = record["tokens"]
     limit = record["max_length"]
     count = f"{len(tokens)} tokens" + (f" of at most {limit}" if limit is not None else ", no known maximum")
     weights = f", {record['quantization']}" if "quantization" in record else ""
     lines = [f"{record['model']} ({record['checkpoint']}{weights}): {count}"]
     lines += [f"  note: {notice}" for notice in record.get("notices", ())]
-    rows = [
+    rows = tuple(
         (position, token["id"], shown_piece(token["piece"], token["special"], token["added"]))
         for position, token in enumerate(tokens)
-    ]
-    lines += ["  " + line for line in table(("#", "id", "piece"), rows).splitlines()]
+    )
+    after = []
     start = record["decoder_start"]
     if start is not None:
-        lines.append(f"  decoder starts from: {start['id']} {shown_piece(start['piece'], True, False)}")
+        after.append(f"  decoder starts from: {start['id']} {shown_piece(start['piece'], True, False)}")
     forced = record.get("forced_first_token")
     if forced is not None:
-        lines.append(f"  first token forced to: {forced['id']} {shown_piece(forced['piece'], True, False)}")
-    return "\n".join(lines)
+        after.append(f"  first token forced to: {forced['id']} {shown_piece(forced['piece'], True, False)}")
+    return ["\n".join(lines), Table(("#", "id", "piece"), rows, indent=2), *after]
 
 
 def shown_piece(piece: str, special: bool, added: bool) -> str:
@@ -133,8 +133,6 @@ def last_reply(repl: Repl, words: list[str]) -> Result:
         "ids": list(turn.raw_ids),
         "raw": turn.raw_output,
     }
-    if repl.renderer.json_mode:
-        return Result(records=[record])
     if turn.raw_ids:
         ids = " ".join(map(str, turn.raw_ids))
     elif turn.stats.new_tokens:
@@ -146,5 +144,6 @@ def last_reply(repl: Repl, words: list[str]) -> Result:
             f"{turn.model} ({turn.checkpoint}), reply to {json.dumps(turn.input, ensure_ascii=False)}\n"
             f"  ids ({len(turn.raw_ids)}): {ids}\n"
             f"  raw: {json.dumps(turn.raw_output, ensure_ascii=False)}"
-        )
+        ),
+        records=[record],
     )

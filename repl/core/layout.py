@@ -1,19 +1,29 @@
-"""Text laid out for a terminal: tables, wrapping by display width, blocks side by side.
+"""Text laid out in a given number of columns: tables, wrapping by display width, blocks side by side.
 
-Widths count terminal cells, not characters: CJK characters and most emoji
-take two.
+Pure functions of strings: the renderer (`repl.terminal.renderer`) chooses the
+width, and `Result.text` uses them with none. Widths count terminal cells,
+not characters: CJK characters and most emoji take two.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from repl.core.results import Part
 
 # Side by side only when every column still fits a short sentence per line.
 MIN_COLUMN_WIDTH = 28
 COLUMN_GAP = " | "
 TABLE_GAP = "  "
+# Prose wraps at this width where nothing gives one (a file, a pipe, no COLUMNS); tables and lines stay whole there.
+DEFAULT_WIDTH = 80
+# The term column of Definitions takes at most this share of the width; longer terms get a line of their own.
+TERM_SHARE = 0.3
 # A table column wraps no narrower than this: narrower, words would be cut.
 MIN_TABLE_COLUMN = 8
 
@@ -117,3 +127,43 @@ def _block_lines(label: str, body: str, width: int) -> list[str]:
     for line in body.splitlines() or [""]:
         lines += wrap(line.expandtabs(4), width)
     return lines
+
+
+def plain_width() -> int:
+    """Where no terminal gives a width: the COLUMNS the environment sets (the shells' convention), else 80."""
+    return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns if os.environ.get("COLUMNS") else DEFAULT_WIDTH
+
+
+def lay_out(parts: Sequence[Part], width: int | None) -> str:
+    """A command's parts as text `width` columns wide; with None, tables keep their lines (prose: `plain_width`)."""
+    return "\n".join(lay_out_part(part, width) for part in parts)
+
+
+def lay_out_part(part: Part, width: int | None) -> str:
+    from repl.core.results import Blocks, Definitions, Prose, Table
+
+    if isinstance(part, Table):
+        room = None if width is None else width - part.indent
+        text = table(part.headers, part.rows, room)
+        return "\n".join(" " * part.indent + line for line in text.splitlines()) if part.indent else text
+    if isinstance(part, Prose):
+        return "\n".join(wrap_paragraph(line, width or plain_width(), part.indent) for line in part.text.splitlines())
+    if isinstance(part, Definitions):
+        return definitions(part.rows, width or plain_width())
+    if isinstance(part, Blocks):
+        return layout_blocks(list(part.blocks), width or plain_width())
+    return part
+
+
+def definitions(rows: Sequence[tuple[str, str]], width: int) -> str:
+    """Terms in a column of at most TERM_SHARE of the width, each explanation wrapped beside its term."""
+    widest = int(width * TERM_SHARE)
+    column = max([cells(term) for term, _ in rows if cells(term) <= widest] or [widest])
+    lines = []
+    for term, explanation in rows:
+        explained = wrap_paragraph(explanation, width, indent=column + 2)
+        if cells(term) > column:
+            lines += [wrap_paragraph(term, width, indent=2), " " * (column + 2) + explained]
+        else:
+            lines.append(f"{pad(term, column)}  {explained}")
+    return "\n".join(lines)
