@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from repl.app.scoring import score_record, scored_count, texts_table
+from repl.app.commands.score import score_record, scored_count, texts_table
 from repl.batch.runner import run_batch
 
 if TYPE_CHECKING:
