@@ -49,9 +49,8 @@ def tokenize(model, text):
 
     tokenizer = model.tokenizer
     tokens, notices = encode_cut_at_end(model, _MASK_SPELLINGS.sub(tokenizer.mask_token, text), tokenizer.mask_token_id)
+    # Any text has tokens (`/tokens`); only a turn needs a mask to fill, and `run` says so.
     masks = [position for position, token in enumerate(tokens) if token.id == tokenizer.mask_token_id]
-    if not masks:  # any text has tokens (`/tokens`); only a turn needs a mask to fill
-        notices.append(f"no {tokenizer.mask_token} in the line: {NAME} would have nothing to fill")
     return Encoding(text, tokens, notices, context={"masks": masks})
 
 

@@ -51,7 +51,8 @@ def _max_memory(text: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="modelrepl",
-        description="A REPL for Hugging Face transformers models: seq2seq (mt0), causal (gpt2) and masked (bert), "
+        description="A REPL for Hugging Face transformers models: seq2seq (mt0), causal (gpt2), masked (bert), "
+        "instruct models through their chat template (chat) and models on an OpenAI-compatible server (remote), "
         "extended by plugins. With -e or piped input it runs in batch mode.",
         epilog="Inside the REPL, /help lists the commands.",
     )
@@ -160,6 +161,7 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
     session = Session(host, options, active=chosen)
     config_module.apply_model_settings(config, session)
     for name, checkpoint in args.model:
+        session.spec(name)  # a NAME@TAG copy exists from now on: /models lists it before its first use
         if checkpoint:
             session.choose_checkpoint(name, checkpoint)
     if args.no_stream or not config.stream:

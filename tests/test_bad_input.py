@@ -104,8 +104,8 @@ USAGES = {
     "/set max_new_tokens 3 4": "usage: /set KEY VALUE",
     '/set max_new_tokens "3': "cannot read the arguments (No closing quotation); usage: /set KEY VALUE",
     "/stats maybe": "usage: /stats [on|off]",
-    "/context on off": "usage: /context on|off",
-    "/context 1": "usage: /context on|off",
+    "/context on off": "usage: /context [on|off]",
+    "/context 1": "usage: /context [on|off]",
     "/models all": "usage: /models",
     "/show gpt2 mt0": "usage: /show [NAME]",
     "/plugins all": "usage: /plugins",
@@ -153,7 +153,7 @@ def test_set_refuses_out_of_range_and_wrong_type_values_and_changes_nothing(gpt2
 
     *refused, misspelt, hello = drive.results
     assert [result.error for result in refused] == list(SETTING_REFUSALS.values())
-    assert misspelt.error.startswith("'max_new_tokns' does not apply to gpt2 (causal); it takes: stream, max_new")
+    assert misspelt.error == "gpt2 has no setting 'max_new_tokns'; did you mean max_new_tokens?"
     assert gpt2_repl.session.settings_of("gpt2") == before
     assert hello.turns[0].ok and hello.turns[0].stats.new_tokens == 2
 

@@ -5,6 +5,7 @@ The items about the screen run modelrepl at a pseudo-terminal (`screen`) at 60, 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -225,3 +226,148 @@ def test_loading_another_chat_checkpoint_starts_a_fresh_conversation(chat_repl, 
     assert len(repl.session.turns) == 1  # /history still has it
     drive = repl_driver(repl).lines("Hello", f"/load chat {other}")
     assert "fresh" not in drive.results[-1].text  # the same checkpoint again: nothing changes
+
+
+# -- 9 to 26: the low ones --------------------------------------------------------------------------------------------
+
+
+def modelrepl(capsys, *args: str) -> tuple[int, str, str]:
+    """`modelrepl ARGS` in this process: (exit status, stdout, stderr)."""
+    from repl import cli
+
+    status = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_a_quantized_copy_named_with_m_is_in_models_before_it_loads(tiny_checkpoints, capsys):
+    gpt2 = f"gpt2={tiny_checkpoints['gpt2']}"
+    status, out, _ = modelrepl(capsys, "-m", gpt2, "-m", "gpt2@int8", "--no-log", "-e", "/models")
+    assert status == 0
+    row = next(line for line in out.splitlines() if "gpt2@int8" in line)
+    assert "not loaded" in row and str(tiny_checkpoints["gpt2"]) in row
+
+
+def test_a_bert_line_without_a_mask_is_one_error_and_no_note(builtin_repl, repl_driver):
+    drive = repl_driver(builtin_repl(active="bert")).lines("Hello world")
+    assert drive.stderr.splitlines()[-1].startswith("error: bert fills in masked words: put [MASK]")
+    assert "note: no" not in drive.stderr and drive.turns[0].notices == []
+
+
+def test_a_misspelt_setting_gets_a_did_you_mean(builtin_repl):
+    repl = builtin_repl(active="gpt2")
+    assert repl.evaluate("/set temprature 0.5").error == "gpt2 has no setting 'temprature'; did you mean temperature?"
+    assert repl.evaluate("/set top_k 3").ok
+    remote_like = repl.evaluate("/use bert").ok and repl.evaluate("/set temperature 1").error
+    assert remote_like.startswith("'temperature' does not apply to bert (masked); it takes:")  # another model's
+
+
+def test_on_off_commands_alone_report_their_state_on_stdout(builtin_repl, repl_driver, capsys):
+    drive = repl_driver(builtin_repl(active="gpt2")).lines("/context", "/context on", "/context", "/stats")
+    assert [result.text for result in drive.results] == [
+        "gpt2: context off",
+        "gpt2: context on",
+        "gpt2: context on",
+        "stats off",
+    ]
+    status, out, err = modelrepl(capsys, "-m", "gpt2", "--no-log", "-e", "/stats", "-e", "/context", "-e", "/stats on")
+    assert (status, out, err) == (0, "stats off\ngpt2: context off\n", "stats on\n")
+
+
+def test_remote_tokens_show_no_legend(tiny_checkpoints):
+    class Unseen:
+        @hookimpl
+        def register_models(self, register):
+            register("far", family="remote", checkpoint="x")
+
+        @hookimpl
+        def load_model(self, spec, checkpoint):
+            from repl.api import LoadedModel
+
+            return LoadedModel(spec=spec, checkpoint=checkpoint)
+
+        @hookimpl
+        def tokenize(self, text):
+            from repl.api import Encoding
+
+            return Encoding(text, [], unseen="the tokens are the server's and not visible")
+
+    repl = make_repl(make_host(("unseen", Unseen())), active="far")
+    shown = repl.evaluate("/tokens Hello").text
+    assert shown == "far (x): the tokens are the server's and not visible"
+
+
+def test_setting_probs_does_not_repeat_a_warning_about_another_setting(builtin_repl):
+    repl = builtin_repl(active="gpt2")
+    warned = repl.evaluate("/set temperature 5").text
+    assert warned == "gpt2: temperature = 5\nnote: temperature 5 takes effect only when sampling: /set do_sample on"
+    assert repl.evaluate("/set probs on").text == "gpt2: probs = on"
+    assert "top_p 0.5 take effect only when sampling" in repl.evaluate("/set top_p 0.5").text
+
+
+def test_help_names_every_family_and_counts_are_in_words(builtin_repl, repl_driver, capsys):
+    from repl.cli import build_parser
+
+    description = build_parser().description
+    assert "chat" in description and "remote" in description
+    repl = builtin_repl(active="mt0", mt0={"max_new_tokens": 2})
+    drive = repl_driver(repl).lines("Hello", "/session save one", "/session save one", "/session replay one")
+    assert "(1 turn);" in drive.results[2].error
+    assert drive.results[3].text.startswith("replayed 1 of 1 turn from")
+
+
+def test_compare_without_names_says_which_models_it_compares(builtin_repl, repl_driver):
+    repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 2})
+    drive = repl_driver(repl).lines("Hello", "/compare -- Hello")
+    assert "note: no models named: comparing the loaded ones, gpt2 (/compare NAME ... -- TEXT)" in drive.stderr
+
+
+def test_tab_after_a_whole_command_offers_its_arguments_and_aliases_only_of_default_checkpoints(builtin_repl):
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from repl.terminal.completion import ReplCompleter
+
+    repl = builtin_repl(active="gpt2")  # the fixture gives every model a tiny checkpoint, not its default
+
+    def completed(text):
+        return [c.text for c in ReplCompleter(repl).get_completions(Document(text), CompleteEvent())]
+
+    assert "/use gpt2" in completed("/use") and "/use bert" in completed("/use")
+    assert "gpt-2" not in completed("/use ") and "bert-base" not in completed("/use ")
+    repl.session.choose_checkpoint("bert", repl.session.spec("bert").checkpoint)
+    assert "bert-base" in completed("/use ")
+
+
+def test_copy_says_where_the_reply_went(builtin_repl, repl_driver):
+    repl = builtin_repl(active="mt0", mt0={"max_new_tokens": 2})
+    drive = repl_driver(repl).lines("Hello", "/copy")
+    said = drive.results[1].text
+    assert "Ctrl-Y pastes it" in said and "copied" not in said
+
+
+def test_replay_with_only_expected_differences_is_no_error(builtin_repl, repl_driver):
+    repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 6, "do_sample": True})
+    drive = repl_driver(repl).lines("Once upon a time", "/session save unseeded")
+    path = drive.results[1].text.rsplit(" ", 1)[-1]
+    document = json.loads(open(path).read())
+    document["turns"][0]["output"] = "something else"
+    open(path, "w").write(json.dumps(document))
+    result = repl.handle("/session replay unseeded")
+    assert result.ok, result.error
+    assert "not expected to repeat" in result.text
+    assert result.text.endswith("the difference above was expected")
+
+
+def test_clear_and_history_say_whose_turns_in_plain_quotes(builtin_repl, repl_driver):
+    repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 2}, mt0={"max_new_tokens": 2})
+    drive = repl_driver(repl).lines("It's", "/use mt0", "Hi", "/history", "/clear", "/clear")
+    history, cleared, again = drive.results[3:]
+    assert history.text.splitlines()[0] == '   1 gpt2> "It\'s"'
+    assert cleared.text == "cleared 2 turns (gpt2 1, mt0 1); the next turn starts without context"
+    assert again.text == "no turns to clear"
+
+
+def test_loading_a_directory_that_does_not_exist_says_only_that(builtin_repl, repl_driver, tmp_path):
+    drive = repl_driver(builtin_repl(active="gpt2")).lines(f"/load gpt2 {tmp_path}/nope")
+    assert drive.stderr == f"error: checkpoint directory '{tmp_path}/nope' does not exist\n"

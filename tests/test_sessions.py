@@ -84,11 +84,11 @@ def test_open_restores_settings_history_and_gpt2_context_and_loads_lazily(builti
 def test_history_and_clear(builtin_repl):
     repl = seeded_session(builtin_repl)
     shown = repl.handle("/history 2")
-    assert shown.text.splitlines()[0].startswith("   2 gpt2> 'The capital'")
+    assert shown.text.splitlines()[0].startswith('   2 gpt2> "The capital"')
     assert [r["turn"] for r in shown.records] == [2, 3]
     assert len(repl.handle("/history").records) == 3
     assert repl.handle("/history 0").error.startswith("usage: /history [N]")
-    assert repl.handle("/clear").text == "cleared 3 turns; the next turn starts without context"
+    assert repl.handle("/clear").text == "cleared 3 turns (gpt2 2, mt0 1); the next turn starts without context"
     assert repl.session.turns == [] and repl.handle("/history").text == "no turns yet"
 
 
@@ -227,7 +227,7 @@ def test_replay_reports_the_turns_whose_output_differs(builtin_repl):
     assert result.error == "1 of 3 replayed outputs differ (turns 2)"
     lines = result.text.splitlines()
     assert lines[2].split()[:3] == ["2", "gpt2", "DIFFERS"]
-    assert lines[3].strip() == f"saved:    {original.session.turns[1].output!r}"
+    assert lines[3].strip() == f"saved:    {json.dumps(original.session.turns[1].output, ensure_ascii=False)}"
     assert lines[4].strip().startswith("replayed: ")
     assert len(original.session.turns) == 3  # the current session is untouched
 

@@ -7,6 +7,7 @@ Ctrl-C reaches generation.
 
 from __future__ import annotations
 
+import os
 import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -199,8 +200,11 @@ class Repl:
 
     def _announce_load(self, name: str, checkpoint: str | None = None) -> None:
         spec = self.session.spec(name)
+        source = checkpoint or self.session.checkpoint_of(spec.name)
+        if missing_directory(source):
+            return  # nothing will load: the loader's one line says so
         if (checkpoint or spec.name not in self.session.loaded) and self.renderer.live:
-            self.renderer.notice(f"loading {spec.name} from {checkpoint or self.session.checkpoint_of(spec.name)} ...")
+            self.renderer.notice(f"loading {spec.name} from {source} ...")
 
     # -- descriptions -----------------------------------------------------------
 
@@ -275,3 +279,8 @@ class Repl:
         if self.session.turns:
             facts["last"] = self.session.turns[-1].stats
         return facts
+
+
+def missing_directory(checkpoint: str) -> bool:
+    """A checkpoint written as a path (not a hub id) where there is nothing."""
+    return checkpoint.startswith(("/", ".", "~")) and not os.path.exists(os.path.expanduser(checkpoint))

@@ -15,6 +15,7 @@ from repl.core.plugin_host import PluginError, PluginHost
 from repl.core.records import QUANTIZATIONS, LoadedModel, LoadOptions, ModelError, ModelSpec
 from repl.core.results import Turn
 from repl.core.suggest import nearest
+from repl.core.units import counted
 
 
 def _return_freed_memory() -> None:
@@ -228,7 +229,7 @@ class Session:
         kept = "; the system prompt is kept" if values.get("system") else ""
         self._notes.setdefault(spec.name, []).append(
             f"{spec.name} starts a fresh conversation on {self.checkpoint_of(spec.name)}: "
-            f"the {earlier} earlier {'turn stays' if earlier == 1 else 'turns stay'} in /history "
+            f"the {counted(earlier, 'earlier turn')} {'stays' if earlier == 1 else 'stay'} in /history "
             f"but {'is' if earlier == 1 else 'are'} not given to it{kept}"
         )
 
@@ -268,7 +269,8 @@ class Session:
     def set(self, name: str, key: str, value: Any) -> str | None:
         """Change one setting of one model; ValueError if refused, a warning if it has no effect."""
         spec = self.spec(name)
-        updated, warning = settings_module.change(spec, self.settings_of(spec.name), key, value)
+        elsewhere = {s.name for other in self.host.models().values() for s in settings_module.all_settings(other)}
+        updated, warning = settings_module.change(spec, self.settings_of(spec.name), key, value, elsewhere)
         loaded = self.loaded.get(spec.name)
         problem = None if loaded is None else settings_module.room_problem(spec, loaded, updated)
         if problem is not None:

@@ -6,9 +6,11 @@ has the last word on combinations (`repl.hf.validation`).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from typing import Any
 
 from repl.core.records import CAUSAL, LoadedModel, ModelSpec, Setting
+from repl.core.suggest import nearest
 
 GENERATION_SETTINGS = (
     Setting("max_new_tokens", int, 64, "most tokens to generate", minimum=1, maximum=100_000),
@@ -43,20 +45,38 @@ def defaults(spec: ModelSpec) -> dict[str, Any]:
     return {s.name: s.default for s in all_settings(spec)}
 
 
-def change(spec: ModelSpec, current: dict[str, Any], name: str, value: Any) -> tuple[dict[str, Any], str | None]:
+def change(
+    spec: ModelSpec, current: dict[str, Any], name: str, value: Any, elsewhere: Collection[str] = ()
+) -> tuple[dict[str, Any], str | None]:
     """The settings with one value changed plus a warning, or ValueError saying why not.
 
     `value` is text (from `/set`) or an already typed value (from a config file
-    or a saved session).
+    or a saved session). `elsewhere` names the settings other models take: one
+    of those does not apply here, any other name is likely misspelt.
     """
     setting = find_setting(spec, name)
     if setting is None:
-        accepted = ", ".join(s.name for s in all_settings(spec))
-        raise ValueError(f"{name!r} does not apply to {spec.name} ({spec.family}); it takes: {accepted}")
+        own = [s.name for s in all_settings(spec)]
+        hint = None if name in elsewhere else nearest(name, own)
+        if hint is not None:
+            raise ValueError(f"{spec.name} has no setting {name!r}; did you mean {hint}?")
+        raise ValueError(f"{name!r} does not apply to {spec.name} ({spec.family}); it takes: {', '.join(own)}")
     parsed = setting.parse(value) if isinstance(value, str) else setting.check(value)
     updated = {**current, name: parsed}
-    warning = spec.validate_settings(updated) if spec.validate_settings is not None else None
+    validate = spec.validate_settings
+    if validate is None:
+        return updated, None
+    warning = validate(updated)
+    if warning is not None and warning == _warning(validate, current):
+        warning = None  # not this change's doing: said when it was
     return updated, warning
+
+
+def _warning(validate: Callable[[dict], str | None], values: dict[str, Any]) -> str | None:
+    try:
+        return validate(values)
+    except ValueError:
+        return None
 
 
 def room_problem(spec: ModelSpec, model: LoadedModel, values: dict[str, Any]) -> str | None:

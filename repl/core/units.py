@@ -10,6 +10,11 @@ def human_bytes(count: int) -> str:
     return f"{size:.1f} GiB"
 
 
+def counted(count: int, noun: str) -> str:
+    """`1 turn`, `2 turns`: a count with its noun, plural unless one."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def human_count(count: int) -> str:
     for divisor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if count >= divisor:

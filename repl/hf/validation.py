@@ -1,6 +1,7 @@
 """Generation settings judged by transformers: its GenerationConfig and logits processors have the last word.
 
-Their messages reach the user unchanged. transformers is imported inside the
+Their messages reach the user unchanged, but for the commonest, sampling settings
+that greedy decoding ignores, which is said in modelrepl's words. transformers is imported inside the
 functions, so a plugin may name `validate_generation` at start-up for free.
 """
 
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from repl.core.settings import GENERATION_KEYS
+from repl.core.settings import GENERATION_KEYS, GENERATION_SETTINGS, format_value
+
+# Settings only sampling reads: transformers' own warning about them quotes their values as Python (5.0).
+SAMPLING_KEYS = ("temperature", "top_k", "top_p")
 
 
 def validate_generation(settings: dict[str, Any]) -> str | None:
@@ -32,6 +36,10 @@ def validate_generation(settings: dict[str, Any]) -> str | None:
         raise ValueError(_one_line(exc)) from None
     finally:
         transformers_logging.set_verbosity(previous)
+    unused = _unused_sampling(config)
+    if unused:
+        values = ", ".join(f"{key} {format_value(getattr(config, key))}" for key in unused)
+        return f"{values} {'takes' if len(unused) == 1 else 'take'} effect only when sampling: /set do_sample on"
     try:
         config.validate(strict=True)
     except ValueError as exc:
@@ -39,6 +47,14 @@ def validate_generation(settings: dict[str, Any]) -> str | None:
     if settings.get("probs") and config.num_beams > 1:
         return "probs are not recorded with beam search (num_beams > 1): it keeps no per-token scores of its answer"
     return None
+
+
+def _unused_sampling(config: Any) -> list[str]:
+    """The sampling settings that differ from their defaults while greedy or beam search ignores them."""
+    if config.do_sample:
+        return []
+    defaults = {setting.name: setting.default for setting in GENERATION_SETTINGS}
+    return [key for key in SAMPLING_KEYS if getattr(config, key) not in (None, defaults[key])]
 
 
 def check_logits_processors(config: Any) -> None:

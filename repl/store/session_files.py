@@ -23,6 +23,7 @@ from repl.core import settings as settings_module
 from repl.core.records import Alternative, ModelSpec, TokenProbs
 from repl.core.results import CommandError, Stats, Turn, plugin_data, turn_record
 from repl.core.session import Session
+from repl.core.units import counted
 from repl.store import paths
 from repl.store.files import StorageError, write_atomic
 
@@ -101,7 +102,7 @@ def save(session: Session, path: Path, overwrite: bool = False) -> None:
             raise SessionFileError(f"{exc}; not overwritten, choose another name") from None
         if not overwrite:
             raise SessionFileError(
-                f"{path} already holds a saved session ({len(saved.turns)} turns); not overwritten: "
+                f"{path} already holds a saved session ({counted(len(saved.turns), 'turn')}); not overwritten: "
                 "choose another name, or add --force to replace it"
             )
     text = json.dumps(session_document(session), ensure_ascii=False, allow_nan=False, indent=1, default=str) + "\n"

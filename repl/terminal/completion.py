@@ -37,6 +37,10 @@ class ReplCompleter(Completer):
         for word in self._candidates(words):
             if word.startswith(current) and word != current:
                 yield Completion(word, start_position=-len(current))
+        if len(words) == 1 and self.repl.commands.find(current[1:]) is not None:
+            # A whole command name: Tab goes on to its first argument, the space put in for you.
+            for word in self._candidates([current, ""]):
+                yield Completion(f"{current} {word}", start_position=-len(current), display=word)
 
     def _candidates(self, words: list[str]) -> list[str]:
         if len(words) == 1:
@@ -60,6 +64,8 @@ class ReplCompleter(Completer):
             return []
         names: list[str] = []
         if command.name in MODEL_ARGUMENT_COMMANDS:
-            for spec in session.host.models().values():
-                names += [spec.name, *spec.aliases]
+            for name in session.model_names():
+                spec = session.spec(name)
+                # An alias names the default checkpoint (gpt-2): offered only while the model has it.
+                names += [name, *(spec.aliases if session.checkpoint_of(name) == spec.checkpoint else ())]
         return names + EXTRA_WORDS.get(command.name, [])

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from repl.app.commands.registry import command
 from repl.core.conversation import SYSTEM
-from repl.core.results import CommandError
+from repl.core.results import CommandError, Result
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
@@ -21,14 +21,15 @@ SYSTEM_USAGE = "/system [TEXT|off]"
     help="the active model's system prompt: show it, set it to TEXT, or remove it",
     confirms=True,
 )
-def system_command(repl: Repl, args: str) -> str:
+def system_command(repl: Repl, args: str) -> str | Result:
     session = repl.session
     spec = session.active_spec()
     if spec.setting(SYSTEM.name) is None:
         raise CommandError(f"{spec.name} takes no system prompt; models that do: {_takers(repl) or 'none'}")
-    if not args:
+    if not args:  # a question: answered on stdout, as asked-for output
         current = session.settings_of(spec.name)[SYSTEM.name]
-        return f"{spec.name}: system prompt {_shown(current)}" if current else f"{spec.name}: no system prompt"
+        shown = f"{spec.name}: system prompt {_shown(current)}" if current else f"{spec.name}: no system prompt"
+        return Result(text=shown)
     if args.lower() == "off":
         session.set(spec.name, SYSTEM.name, None)
         return f"{spec.name}: system prompt removed"

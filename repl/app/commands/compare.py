@@ -39,6 +39,10 @@ def compare_command(repl: Repl, args: str) -> str | Result:
         return f"broadcast on: every line goes to {', '.join(names)}; /compare off ends it"
     if not text:
         raise CommandError(f"nothing to send after --; usage: {COMPARE_USAGE}")
+    if not words:
+        repl.renderer.notice(
+            f"no models named: comparing the loaded ones, {', '.join(names)} (/compare NAME ... -- TEXT)"
+        )
     return compare_result(repl, names, text)
 
 

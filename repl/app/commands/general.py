@@ -56,11 +56,11 @@ def settings_help(repl: Repl) -> list[Part]:
     help="show timings and token counts after each reply; alone, whether it does",
     confirms=True,
 )
-def stats_command(repl: Repl, args: str) -> str:
+def stats_command(repl: Repl, args: str) -> Result:
     words = split_arguments(args, "/stats [on|off]", 0, 1)
     if words:
         repl.show_stats = on_off(words[0], "/stats [on|off]")
-    return f"stats {'on' if repl.show_stats else 'off'}"
+    return Result(text=f"stats {'on' if repl.show_stats else 'off'}", confirmation=bool(words))  # alone: a question
 
 
 @command("plugins", help="installed plugins and their status", instant=True)

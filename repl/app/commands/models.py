@@ -102,11 +102,18 @@ def show_command(repl: Repl, args: str) -> Result:
     )
 
 
-@command("context", usage="on|off", help="keep earlier turns as the prompt (models that support it)", confirms=True)
-def context_command(repl: Repl, args: str) -> str:
-    (word,) = split_arguments(args, "/context on|off", 1, 1)
+@command(
+    "context",
+    usage="[on|off]",
+    help="keep earlier turns as the prompt (models that support it); alone, whether it does",
+    confirms=True,
+)
+def context_command(repl: Repl, args: str) -> Result:
+    words = split_arguments(args, "/context [on|off]", 0, 1)
     spec = repl.session.active_spec()
     if spec.setting("context") is None:
         raise CommandError(f"{spec.name} keeps no conversation context; each line stands alone")
-    repl.session.set(spec.name, "context", on_off(word, "/context on|off"))
-    return f"{spec.name}: context {word.lower()}"
+    if words:
+        repl.session.set(spec.name, "context", on_off(words[0], "/context [on|off]"))
+    state = settings_module.format_value(repl.session.settings_of(spec.name)["context"])
+    return Result(text=f"{spec.name}: context {state}", confirmation=bool(words))  # alone, it answers a question

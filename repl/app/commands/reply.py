@@ -33,7 +33,10 @@ def copy_command(repl: Repl, args: str) -> str:
     split_arguments(args, "/copy", 0, 0)
     text = last_reply(repl)
     repl.renderer.copy(text)
-    return f"copied the last reply ({len(text)} characters)"
+    kept = f"the last reply ({len(text)} characters) is on modelrepl's clipboard: Ctrl-Y pastes it at the prompt"
+    if repl.width() is not None:  # at a terminal OSC 52 was sent; whether the terminal takes it cannot be known
+        kept += "; it was also offered to the terminal's clipboard (OSC 52), which some terminals ignore"
+    return kept
 
 
 @command(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +12,7 @@ from repl.app.commands.arguments import split_arguments
 from repl.app.commands.registry import command
 from repl.app.replay import replay
 from repl.core.results import CommandError, Result, Table, Turn, turn_record
+from repl.core.units import counted
 from repl.store import paths
 from repl.store.session_files import SUFFIX, SavedSession, SessionFileError, read, restore, save, session_path
 
@@ -23,7 +26,7 @@ SESSION_USAGE = "/session save [NAME|PATH] [--force] | open NAME|PATH | list | r
 
 
 def replay_result(saved: SavedSession, results: list[Replayed]) -> Result:
-    lines = [f"replayed {len(results)} of {len(saved.turns)} turns from {saved.path}"]
+    lines = [f"replayed {len(results)} of {counted(len(saved.turns), 'turn')} from {saved.path}"]
     records = []
     for item in results:
         verdict = "same" if item.same else "DIFFERS"
@@ -35,7 +38,7 @@ def replay_result(saved: SavedSession, results: list[Replayed]) -> Result:
                 lines.append(
                     "        (sampled without a seed: not expected to repeat; /set seed N makes it reproducible)"
                 )
-            elif item.saved.stats.stop_reason == "cancelled":
+            elif _was_cancelled(item):
                 lines.append("        (the saved turn was cancelled with Ctrl-C)")
         records.append(
             {
@@ -47,19 +50,28 @@ def replay_result(saved: SavedSession, results: list[Replayed]) -> Result:
                 "replayed": _outcome(item.now),
             }
         )
-    differing = [item.number for item in results if not item.same]
+    differing = [item for item in results if not item.same]
+    unexpected = [item.number for item in differing if not _expected_to_differ(item)]
     error = None
     if len(results) < len(saved.turns):
         error = f"replay cancelled at turn {len(results) + 1} of {len(saved.turns)}"
+    elif unexpected:
+        error = f"{len(unexpected)} of {len(results)} replayed outputs differ (turns {', '.join(map(str, unexpected))})"
     elif differing:
-        error = f"{len(differing)} of {len(results)} replayed outputs differ (turns {', '.join(map(str, differing))})"
+        expected = "the difference above was" if len(differing) == 1 else "the differences above were"
+        lines.append(f"every other output matches the saved session; {expected} expected")
     else:
         lines.append("every output matches the saved session")
     return Result(text="\n".join(lines), records=records, error=error)
 
 
-def _count_turns(count: int) -> str:
-    return f"{count} turn" + ("" if count == 1 else "s")
+def _was_cancelled(item: Replayed) -> bool:
+    return item.saved.stats.stop_reason == "cancelled"
+
+
+def _expected_to_differ(item: Replayed) -> bool:
+    """Sampled without a seed, or cut short by Ctrl-C: a replay is not expected to repeat it."""
+    return item.unseeded or _was_cancelled(item)
 
 
 def _outcome(turn: Turn) -> str:
@@ -67,8 +79,8 @@ def _outcome(turn: Turn) -> str:
 
 
 def _shown(text: str) -> str:
-    """Text on one line, quoted, escapes visible, cut to a readable length."""
-    return _clipped(repr(text))
+    """Text on one line, in double quotes, escapes visible, cut to a readable length."""
+    return _clipped(json.dumps(text, ensure_ascii=False))
 
 
 def _clipped(text: str) -> str:
@@ -131,7 +143,7 @@ def session_command(repl: Repl, args: str) -> str | Result:
         notes = restore(repl.session, saved)
     except SessionFileError as exc:
         raise SessionFileError(f"{exc}; the current session is unchanged") from None
-    lines = [f"opened {saved.path}: {_count_turns(len(saved.turns))}, active model {repl.session.active}"]
+    lines = [f"opened {saved.path}: {counted(len(saved.turns), 'turn')}, active model {repl.session.active}"]
     return "\n".join(lines + [f"note: {note}" for note in notes])
 
 
@@ -142,7 +154,7 @@ def save_session(repl: Repl, words: list[str]) -> str:
         raise CommandError("usage: /session save [NAME|PATH] [--force]")
     path = session_path(names[0] if names else time.strftime("session-%Y%m%d-%H%M%S"))
     save(repl.session, path, overwrite=force)
-    return f"saved {_count_turns(len(repl.session.turns))} to {path}"
+    return f"saved {counted(len(repl.session.turns), 'turn')} to {path}"
 
 
 @command("history", usage="[N]", help=f"the last N turns of this session (default {HISTORY_SHOWN})", instant=True)
@@ -169,6 +181,14 @@ def history_command(repl: Repl, args: str) -> str | Result:
 @command("clear", help="forget this session's turns, and with them the models' conversation context", confirms=True)
 def clear_command(repl: Repl, args: str) -> str:
     split_arguments(args, "/clear", 0, 0)
-    count = len(repl.session.turns)
+    turns = repl.session.turns
+    if not turns:
+        return "no turns to clear"
+    per_model = Counter(turn.model for turn in turns)  # the turns of every model go, not only the active one's
+    if len(per_model) == 1:
+        whose = f" of {turns[0].model}"
+    else:
+        whose = " (" + ", ".join(f"{model} {count}" for model, count in per_model.items()) + ")"
+    cleared = counted(len(turns), "turn")
     repl.session.clear()
-    return f"cleared {_count_turns(count)}; the next turn starts without context"
+    return f"cleared {cleared}{whose}; the next turn starts without context"

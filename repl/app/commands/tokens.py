@@ -48,7 +48,9 @@ def tokens_command(repl: Repl, args: str) -> Result:
     parts: list[Part] = []
     for record in records:
         parts += [*describe_tokens(record), ""]
-    return Result(parts=parts[:-1] + [LEGEND], records=records)
+    if any(record.get("tokens") and "unseen" not in record for record in records):  # a legend for what is shown
+        return Result(parts=parts[:-1] + [LEGEND], records=records)
+    return Result(parts=parts[:-1], records=records)
 
 
 def token_record(repl: Repl, name: str, text: str) -> dict[str, Any]:
