@@ -1,4 +1,6 @@
 import os
+import shutil
+import socket
 
 import pytest
 
@@ -71,3 +73,23 @@ class ShoutingModel:
     @hookimpl
     def decode(self, output):
         return Reply(text=output.upper(), new_ids=[1])
+
+
+# Either turns huggingface_hub's network off: a test of the network's absence must set neither.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def offline_hub(home, repository, source):
+    """The environment of a machine without network: no offline variable set, a hub endpoint nothing answers on,
+    and a Hugging Face cache (HF_HOME) holding `repository` (the files of the directory `source`) in the
+    hub's cache layout."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    cached = home / "hub" / ("models--" + repository.replace("/", "--"))
+    shutil.copytree(source, cached / "snapshots" / commit)
+    (cached / "refs").mkdir()
+    (cached / "refs" / "main").write_text(commit)
+    with socket.socket() as closed:  # a port that was free a moment ago: connections to it are refused
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    environment = {key: value for key, value in os.environ.items() if key not in OFFLINE_VARIABLES}
+    return {**environment, "HF_HOME": str(home), "HF_ENDPOINT": f"http://127.0.0.1:{port}"}

@@ -116,7 +116,7 @@ def test_every_name_the_front_door_exports_exists():
 def test_importing_the_front_door_imports_no_torch_or_transformers():
     code = (
         "import sys; import repl.api; from repl.api import GENERATION_SETTINGS, SYSTEM, Repl, Reply, hookimpl; "
-        "import plugins.gpt2, plugins.mt0, plugins.bert, plugins.chat, plugins.remote; "
+        "import plugins.gpt2, plugins.mt0, plugins.bert, plugins.chat, plugins.remote, plugins.gguf; "
         "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 
 import pytest
+from conftest import offline_hub
 
 from repl import hookimpl
 from repl.api import SEQ2SEQ
@@ -207,25 +206,10 @@ def test_session_save_does_not_overwrite_a_saved_session_without_force(builtin_r
     assert len(json.loads(session_path("mine").read_text())["turns"]) == 1
 
 
-# Either turns huggingface_hub's network off: a test of the network's absence must set neither.
-OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-
-
 @pytest.fixture(scope="module")
 def hub_without_network(tiny_checkpoints, tmp_path_factory):
-    """The environment of a machine without network: no offline variable set, a hub endpoint nothing answers on,
-    and a Hugging Face cache (HF_HOME) holding `tiny/gpt2` in the hub's cache layout."""
-    home = tmp_path_factory.mktemp("hf-home")
-    commit = "0123456789abcdef0123456789abcdef01234567"
-    repository = home / "hub" / "models--tiny--gpt2"
-    shutil.copytree(tiny_checkpoints["gpt2"], repository / "snapshots" / commit)
-    (repository / "refs").mkdir()
-    (repository / "refs" / "main").write_text(commit)
-    with socket.socket() as closed:  # a port that was free a moment ago: connections to it are refused
-        closed.bind(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-    environment = {key: value for key, value in os.environ.items() if key not in OFFLINE_VARIABLES}
-    return {**environment, "HF_HOME": str(home), "HF_ENDPOINT": f"http://127.0.0.1:{port}"}
+    """A machine without network whose Hugging Face cache holds `tiny/gpt2`."""
+    return offline_hub(tmp_path_factory.mktemp("hf-home"), "tiny/gpt2", tiny_checkpoints["gpt2"])
 
 
 @pytest.mark.slow

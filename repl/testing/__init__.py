@@ -4,7 +4,7 @@
 - ``build_checkpoint(family, directory)``: tiny real checkpoints, built offline;
   ``replace_model`` puts another head (a classifier) on one; ``build_architecture``
   one of every architecture in ``ARCHITECTURES``; ``build_chat_checkpoint`` a chat
-  model with its template (``CHAT_STYLES``).
+  model with its template (``CHAT_STYLES``); ``build_gguf`` a GGUF file of one, for llama.cpp.
 - ``make_host``, ``make_repl``, ``ReplDriver``: REPLs holding only chosen plugins,
   and a driver that types into the real input loop and returns structured results.
 - ``check_plugin(plugin, ...)``: a conformance check of a plugin against the hookspecs.
@@ -24,6 +24,7 @@ from repl.testing.checkpoints import (
 )
 from repl.testing.conformance import ConformanceError, ConformanceReport, Finding, check_plugin
 from repl.testing.driver import DriveResult, ReplDriver, make_host, make_repl, run_lines
+from repl.testing.gguf import build_gguf
 
 __all__ = [
     "ARCHITECTURES",
@@ -37,6 +38,7 @@ __all__ = [
     "build_architecture",
     "build_chat_checkpoint",
     "build_checkpoint",
+    "build_gguf",
     "check_plugin",
     "make_host",
     "make_repl",
