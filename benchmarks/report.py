@@ -43,6 +43,12 @@ def render(results: dict[str, Any]) -> str:
         ("Streaming cost per step (gpt2 tokenizer; one step once the reply has N tokens)", "streaming", _streaming),
         ("int8 against fp32 (in process, streaming off; peak memory in a fresh process each)", "int8", _int8),
         ("torch.compile (gpt2 fp32, static cache): measured, not adopted", "compile", _compile),
+        (
+            "GGUF files through llama.cpp (in process, streaming off): modelrepl's gguf model, its transformers "
+            "models, and llama-cpp-python called directly",
+            "gguf",
+            _gguf,
+        ),
     ):
         data = _lookup(results, section)
         if data is None:
@@ -341,3 +347,20 @@ def _compile(data: dict[str, Any]) -> str:
         )
     ]
     return table(("backend", "eager s/reply", "compiled s/reply", "first compiled reply s", "speed-up"), rows)
+
+
+def _gguf(data: dict[str, Any]) -> str:
+    rows = []
+    for shape in ("gpt2", "llama"):
+        row = data[shape]
+        for side in ("fp32", "int8", "gguf f16", "direct f16", "gguf q8_0", "direct q8_0"):
+            figures = row[side]
+            ratio = row.get(f"ratio {side.removeprefix('gguf ')}") if side.startswith("gguf") else None
+            against = (
+                f"{ratio['decode']:.2f} / {ratio['prompt']:.2f} >= {ratio['target']} {_verdict(ratio['target_met'])}"
+                if ratio
+                else ""
+            )
+            rows.append((shape, side, f"{figures['decode_rate']:.1f}", f"{figures['prompt_rate']:.1f}", against))
+    headers = ("shape", "side", "decode tok/s", f"prompt tok/s ({data['prompt_tokens']})", "of direct: decode / prompt")
+    return f"{data['threads']} threads\n" + table(headers, rows)

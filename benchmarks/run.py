@@ -5,7 +5,8 @@
 
 Sections: start-up, dispatch overhead (in process and end to end), time to
 first token, load time and the second turn, peak memory and /unload,
-/compare, and decoding speed against the memory-bandwidth limit. A section
+/compare, decoding speed against the memory-bandwidth limit, and GGUF files
+through llama.cpp (modelrepl's gguf model against llama-cpp-python called directly). A section
 that fails is recorded with its error and the others still run; the exit
 status is 1 if any failed.
 """
@@ -28,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import checkpoints as checkpoint_builder
-from benchmarks import comparison, dispatch, footprint, machine, report, speed, startup
+from benchmarks import comparison, dispatch, footprint, gguf_speed, machine, report, speed, startup
 from benchmarks.repl_side import isolated_environment
 from benchmarks.timing import Workload
 
@@ -45,6 +46,7 @@ SECTIONS = (
     "streaming",
     "int8",
     "compile",
+    "gguf",
 )
 
 
@@ -142,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         results["int8"] = _section("int8", lambda: speed.int8(checkpoints, workload, args.cache, sink))
     if "compile" in wanted:
         results["compile"] = _section("torch.compile", lambda: speed.compiled(checkpoints, workload, sink))
+    if "gguf" in wanted:
+        results["gguf"] = _section("gguf", lambda: gguf_speed.measure(checkpoints, workload, args.cache, sink))
     results["machine"]["load_average_end"] = list(os.getloadavg())
     results["seconds"] = time.perf_counter() - started
 

@@ -58,6 +58,7 @@ def test_quick_run_succeeds_and_prints_every_table(quick_run):
         "Streaming cost per step",
         "int8 against fp32",
         "torch.compile",
+        "GGUF files through llama.cpp",
     ):
         assert title in finished.stdout
     assert results["mode"] == "quick"
@@ -146,3 +147,13 @@ def test_int8_is_measured_against_fp32_with_quality_for_every_model(quick_run):
 def test_torch_compile_is_timed_against_eager(quick_run):
     compiled = quick_run[1]["compile"]
     assert compiled["eager"]["median"] > 0 and compiled["compiled"]["median"] > 0 and compiled["speedup"] > 0
+
+
+def test_gguf_files_are_measured_through_modelrepl_beside_llama_cpp_python_and_transformers(quick_run):
+    pytest.importorskip("llama_cpp", reason='the gguf extra is not installed: pip install -e ".[gguf]"')
+    gguf = quick_run[1]["gguf"]
+    for shape in ("gpt2", "llama"):
+        row = gguf[shape]
+        for side in ("fp32", "int8", "gguf f16", "direct f16", "gguf q8_0", "direct q8_0"):
+            assert row[side]["decode_rate"] > 0 and row[side]["prompt_rate"] > 0
+        assert row["ratio q8_0"]["target"] == 0.9 and row["ratio f16"]["decode"] > 0
