@@ -271,7 +271,10 @@ def test_settings_without_a_llama_cpp_equivalent_are_refused(files):
     assert "only when sampling" not in repl.evaluate("/set temperature 0.5").text
     assert repl.evaluate("/set temperature 0").error.startswith("temperature 0 does not sample")
     changed = repl.evaluate("/set do_sample off")
-    assert changed.text == "gguf: do_sample = off\nnote: temperature 0.5 takes effect only when sampling: /set do_sample on"
+    assert (
+        changed.text
+        == "gguf: do_sample = off\nnote: temperature 0.5 takes effect only when sampling: /set do_sample on"
+    )
 
 
 def test_threads_and_context_length_take_effect(files):
