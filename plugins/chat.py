@@ -50,6 +50,7 @@ def register_models(register):
         description="talks: instruct checkpoints through their chat template",
         settings=SETTINGS,
         validate_settings=validate_generation,
+        markdown=True,
     )
 
 

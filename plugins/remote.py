@@ -81,6 +81,7 @@ def register_models(register):
         checkpoint=DEFAULT_CHECKPOINT,
         description="a model on an OpenAI-compatible server: -m remote=http://HOST:PORT/v1[#MODEL_ID]",
         settings=(MODE, SYSTEM, TIMEOUT) + SAMPLING,
+        markdown=True,
     )
 
 

@@ -114,6 +114,24 @@ def register_commands(register):
     """
 
 
+@hookspec(firstresult=True)
+def render_reply(model, turn, width, colour):
+    """Draw a finished reply of one of the plugin's models on a terminal, the plugin's own way.
+
+    Called only at an interactive terminal (never in batch, ``--json``,
+    transcripts or session files), only on the plugin that registered the
+    model, once the reply is complete: ``model`` is the
+    :class:`repl.api.LoadedModel`, ``turn`` the :class:`repl.api.Turn` (its
+    ``input``, ``output``, ``data``, ``stats``), ``width`` the columns to fit
+    and ``colour`` whether escape sequences may colour it. Return the text to
+    show, or None to leave the reply to modelrepl (markdown or raw, by the
+    model's ``render`` setting). A model whose plugin implements this hook is
+    not streamed at a terminal: the plugin gets the whole reply. An exception,
+    or a value that is not a string, is reported once and the reply shown the
+    default way.
+    """
+
+
 @hookspec
 def turn_finished(turn):
     """Observe a finished turn (a :class:`repl.api.Turn`). Broadcast.

@@ -5,6 +5,7 @@ erasures included, and its screen is compared cell by cell (character,
 colours, bold, italics, underline) with the screen of a one-shot render.
 """
 
+import io
 import re
 import subprocess
 import sys
@@ -85,13 +86,7 @@ def screen_rows(data: str, width: int, rows: int) -> list[list[tuple]]:
     screen = pyte.Screen(width, rows)
     screen.set_mode(pyte.modes.LNM)  # a newline returns the carriage, as a tty's output processing does
     pyte.Stream(screen).feed(data)
-    return [
-        [
-            (cell.data, cell.fg, cell.bg, cell.bold, cell.italics, cell.underscore, cell.reverse)
-            for cell in (screen.buffer[row][column] for column in range(width))
-        ]
-        for row in range(rows)
-    ]
+    return [[_cell(screen.buffer[row][column]) for column in range(width)] for row in range(rows)]
 
 
 def plain_rows(data: str, width: int, rows: int) -> list[str]:
@@ -313,3 +308,103 @@ def test_importing_the_renderer_imports_neither_rich_nor_markdown_it():
     code = "import sys, repl.terminal.markdown; print([m for m in ('rich', 'markdown_it') if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+# -- at a real terminal: modelrepl in a pseudo-terminal, a chat model taught a markdown reply --------------------------
+
+TAUGHT_LINE = "Show me markdown"
+TAUGHT_MARKDOWN = "# Sorting\n\nUse **sorted**:\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```python\nprint(sorted(x))\n```\n"
+
+
+@pytest.fixture(scope="module")
+def markdown_chat(tmp_path_factory):
+    from repl.testing import build_chat_checkpoint, teach_checkpoint
+
+    root = tmp_path_factory.mktemp("markdown-chat")
+    return teach_checkpoint("chat", build_chat_checkpoint(root / "chat"), {TAUGHT_LINE: TAUGHT_MARKDOWN}, steps=150)
+
+
+def at_a_terminal(checkpoint, home, width, *flags, **environment):
+    """Send the taught line to modelrepl in a pseudo-terminal; the screen's rows and the reply as its transcript has it."""
+    import json
+    import os
+
+    import pexpect
+
+    rows = 60
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+        "PYTHONPATH": os.getcwd(),
+        "COLORTERM": "",
+        **environment,
+    }
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "repl", "-m", f"chat={checkpoint}", "--no-preload", "--set", "max_new_tokens=150", *flags],
+        env=env,
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(rows, width),
+    )
+    child.logfile_read = io.StringIO()  # everything the terminal was sent
+    try:
+        child.expect("chat")
+        child.expect(">")
+        child.sendline(TAUGHT_LINE)
+        child.expect("print")
+        child.expect(pexpect.TIMEOUT, timeout=3)  # the rest of the reply, and the next prompt
+        child.sendcontrol("d")
+        child.expect(pexpect.EOF, timeout=30)
+    finally:
+        child.kill(9)
+    written = child.logfile_read.getvalue()
+    transcript = (home / "data" / "modelrepl" / "transcript.jsonl").read_text(encoding="utf-8").splitlines()
+    return written, json.loads(transcript[-1])["output"]
+
+
+def reply_rows(screen: list[list[tuple]]) -> list[list[tuple]]:
+    """The rows between the line sent and the next prompt, notes left out."""
+    text = ["".join(cell[0] for cell in row) for row in screen]
+    start = next(i for i, line in enumerate(text) if line.startswith(f"chat> {TAUGHT_LINE}")) + 1
+    end = next(i for i in range(start, len(text)) if text[i].startswith("chat>"))
+    return [row for row, line in zip(screen[start:end], text[start:end]) if not line.startswith("note:")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [80, 120])
+def test_at_a_terminal_a_streamed_markdown_reply_ends_exactly_as_its_one_shot_render(markdown_chat, tmp_path, width):
+    written, reply = at_a_terminal(markdown_chat, tmp_path, width)
+    assert reply == TAUGHT_MARKDOWN  # the model says what it was taught, and the transcript keeps it raw
+    one_shot = render_markdown(reply, width, True)
+    assert reply_rows(screen_rows_at_a_tty(written, width)) == rows_of(one_shot, width)
+
+
+@pytest.mark.slow
+def test_at_a_terminal_an_unclosed_fence_still_shows_its_code_and_no_color_its_layout(markdown_chat, tmp_path):
+    written, reply = at_a_terminal(markdown_chat, tmp_path, 80, "--set", "max_new_tokens=82", NO_COLOR="1")
+    assert "```python\nprint(" in reply and not reply.endswith("```\n")  # cut inside the fence
+    one_shot = render_markdown(reply, 80, False)
+    shown = reply_rows(screen_rows_at_a_tty(written, 80))
+    assert shown == rows_of(one_shot, 80)
+    assert any(" print(" in "".join(cell[0] for cell in row) for row in shown)
+    assert not re.search(r"\x1b\[[\d;]*(3\d|4\d|9\d)[;m]", written.replace("\x1b[39", "").replace("\x1b[49", ""))
+
+
+def rows_of(rendered: str, width: int) -> list[list[tuple]]:
+    """The rows a render fills, each cell with its attributes."""
+    return screen_rows(rendered, width, rendered.count("\n") + 1)[:-1]
+
+
+def screen_rows_at_a_tty(written: str, width: int, rows: int = 60) -> list[list[tuple]]:
+    """Like `screen_rows`, for output a tty already turned into carriage return and line feed."""
+    screen = pyte.Screen(width, rows)
+    pyte.Stream(screen).feed(written)
+    return [[_cell(screen.buffer[row][column]) for column in range(width)] for row in range(rows)]
+
+
+def _cell(cell) -> tuple:
+    return (cell.data, cell.fg, cell.bg, cell.bold, cell.italics, cell.underscore, cell.reverse)

@@ -35,6 +35,7 @@ class Repl:
     def __init__(self, session: Session, renderer: Output, debug: bool = False):
         self.session = session
         self.renderer = renderer
+        self.renderer.drawn_by_plugin = session.drawn_by_plugin
         self.debug = debug
         self.show_stats = False
         self.broadcast_to: list[str] | None = None
@@ -165,8 +166,9 @@ class Repl:
         def describe() -> str:
             return f"{spec.name} is answering" if spec.name in self.session.loaded else f"loading {spec.name}"
 
-        live = stream and self.renderer.live
-        with self.renderer.live_turn(describe) as shown:
+        render = self.session.settings_of(spec.name).get("render", "raw")
+        with self.renderer.live_turn(describe, render, self.session.draws_own_replies(spec.name)) as shown:
+            live = stream and shown.streaming
             turn = run_turn(
                 self.session,
                 name,

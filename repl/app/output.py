@@ -29,6 +29,9 @@ class LiveTurn(Protocol):
     def aside(self, text: str) -> None:
         """A piece of text shown apart from the reply (a model's reasoning)."""
 
+    # Whether streamed text is shown as it comes: not in JSON lines, nor where a plugin draws the reply whole.
+    streaming: bool
+
     def notice(self, message: str) -> None:
         """A note about the input, shown ahead of the reply."""
 
@@ -41,6 +44,8 @@ class Output(Protocol):
     live: bool
     # The prompt's clipboard (a prompt_toolkit Clipboard where there is a prompt).
     clipboard: Any
+    # Set by the evaluator: a finished reply as its model's plugin draws it (`render_reply`), or None.
+    drawn_by_plugin: Callable[[Turn, int, bool], str | None] | None
 
     def width(self) -> int | None:
         """Columns to lay text out in; None where lines stay whole (a file, a pipe)."""
@@ -48,8 +53,14 @@ class Output(Protocol):
     def working(self, describe: Callable[[], str]) -> AbstractContextManager[Working]:
         """Progress shown while a model loads or computes; `describe` says what is being waited for."""
 
-    def live_turn(self, describe: Callable[[], str]) -> AbstractContextManager[LiveTurn]:
-        """Progress until a turn's first text, then its text as it streams."""
+    def live_turn(
+        self, describe: Callable[[], str], render: str = "raw", drawn_by_plugin: bool = False
+    ) -> AbstractContextManager[LiveTurn]:
+        """Progress until a turn's first text, then its text as it streams.
+
+        `render` is the model's setting (markdown or raw); `drawn_by_plugin`
+        says its plugin draws its finished replies (`render_reply`).
+        """
 
     def notice(self, message: str) -> None:
         """A one-line note."""

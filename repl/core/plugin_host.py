@@ -145,16 +145,47 @@ class PluginHost:
             self.report(impl.plugin_name, f"{hook} raised {describe_exception(exc)}")
             return None
 
-    def call(self, plugin: str, hook: str, **kwargs: Any) -> Any:
-        """Call a model hook on one plugin only; failures become PluginError naming it."""
+    def _caller(self, plugin: str, hook: str) -> Any:
+        """The hook's caller limited to one plugin's implementation."""
         key = (plugin, hook)
         caller = self._routed.get(key)
         if caller is None:
             others = [p for p in self.manager.get_plugins() if self.manager.get_name(p) != plugin]
             caller = self.manager.subset_hook_caller(hook, remove_plugins=others)
             self._routed[key] = caller
+        return caller
+
+    def implements(self, plugin: str, hook: str) -> bool:
+        return any(impl.plugin_name == plugin for impl in getattr(self.manager.hook, hook).get_hookimpls())
+
+    def offer(self, plugin: str, hook: str, kind: type, **kwargs: Any) -> Any:
+        """Call a hook on one plugin only, for a result it may give: a `kind`, or None when it declines.
+
+        A plugin that raises or returns something else is reported (once per
+        hook, however often it fails) and None returned, so the caller does
+        without it.
+        """
         try:
-            return caller(**kwargs)
+            value = self._caller(plugin, hook)(**kwargs)
+        except KeyboardInterrupt:
+            raise
+        except (Exception, SystemExit) as exc:
+            self._report_once(plugin, hook, f"raised {describe_exception(exc)}")
+            return None
+        if value is None or isinstance(value, kind):
+            return value
+        self._report_once(plugin, hook, f"returned {type(value).__name__}, expected {kind.__name__} or None")
+        return None
+
+    def _report_once(self, plugin: str, hook: str, problem: str) -> None:
+        status = self.statuses.setdefault(plugin, PluginStatus(plugin))
+        if not any(known.startswith(f"{hook} ") for known in status.problems):
+            self.report(plugin, f"{hook} {problem}; modelrepl did without it")
+
+    def call(self, plugin: str, hook: str, **kwargs: Any) -> Any:
+        """Call a model hook on one plugin only; failures become PluginError naming it."""
+        try:
+            return self._caller(plugin, hook)(**kwargs)
         except (KeyboardInterrupt, PluginError):
             raise
         except (Exception, SystemExit) as exc:
@@ -224,6 +255,7 @@ def _model_registrar(host: PluginHost, plugin: str, registrations: list[tuple[Cl
         description: str = "",
         settings: tuple[Setting, ...] = (),
         validate_settings=None,
+        markdown: bool = False,
     ) -> None:
         if not isinstance(name, str) or not name or name.startswith("/") or any(c.isspace() for c in name):
             host.report(plugin, f"invalid model name {name!r}; not registered")
@@ -234,6 +266,7 @@ def _model_registrar(host: PluginHost, plugin: str, registrations: list[tuple[Cl
             description=description,
             settings=tuple(settings),
             validate_settings=validate_settings,
+            markdown=bool(markdown),
         )
         registrations.append((Claim(plugin, (name, *aliases), host.is_builtin(plugin)), fields))
 

@@ -123,6 +123,8 @@ class ModelSpec:
     settings: tuple[Setting, ...] = ()
     validate_settings: Callable[[dict], str | None] | None = None
     plugin: str = ""
+    # The model answers in markdown (a chat model does): a terminal renders its replies unless `render` is raw.
+    markdown: bool = False
 
     def setting(self, name: str) -> Setting | None:
         return next((s for s in self.settings if s.name == name), None)

@@ -118,6 +118,18 @@ class Session:
             raise ModelError("no model is registered: see `modelrepl plugins` for broken plugins")
         return self.spec(self.active)
 
+    def draws_own_replies(self, name: str) -> bool:
+        """Whether the model's plugin draws its replies on a terminal (the `render_reply` hook)."""
+        return self.host.implements(self.spec(name).plugin, "render_reply")
+
+    def drawn_by_plugin(self, turn: Turn, width: int, colour: bool) -> str | None:
+        """A finished reply as the model's plugin draws it; None when it has no drawing of its own or it failed."""
+        spec = self.find(turn.model)
+        model = self.loaded.get(turn.model)
+        if spec is None or model is None:
+            return None
+        return self.host.offer(spec.plugin, "render_reply", str, model=model, turn=turn, width=width, colour=colour)
+
     def checkpoint_of(self, name: str) -> str:
         spec = self.spec(name)
         if spec.name in self.checkpoints:

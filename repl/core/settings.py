@@ -31,10 +31,25 @@ GENERATION_KEYS = tuple(s.name for s in GENERATION_SETTINGS if s.name not in ("s
 
 # Settings the REPL itself keeps for every model.
 REPL_SETTINGS = (Setting("stream", bool, True, "print replies token by token as they are generated"),)
+RENDERINGS = ("markdown", "raw")
+
+
+def render_setting(spec: ModelSpec) -> Setting:
+    """How a terminal shows the model's replies; markdown by default for a model that answers in markdown.
+
+    Off a terminal, in --json, transcripts and session files, replies are always their raw text.
+    """
+    return Setting(
+        "render",
+        str,
+        "markdown" if spec.markdown else "raw",
+        "how a terminal shows replies: markdown rendered as it streams, or the raw text",
+        choices=RENDERINGS,
+    )
 
 
 def all_settings(spec: ModelSpec) -> tuple[Setting, ...]:
-    return REPL_SETTINGS + spec.settings
+    return REPL_SETTINGS + (render_setting(spec),) + spec.settings
 
 
 def find_setting(spec: ModelSpec, name: str) -> Setting | None:

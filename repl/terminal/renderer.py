@@ -22,6 +22,7 @@ from repl.core.layout import DEFAULT_WIDTH, lay_out_part, wrap_paragraph
 from repl.core.results import Table, shown_reply, turn_record
 from repl.core.text import one_line
 from repl.core.units import seconds
+from repl.terminal.markdown import MarkdownStream, render_markdown, terminal_color_system
 from repl.terminal.spinner import Working
 
 # Colours by role, through prompt_toolkit styles: the prompt uses the same names.
@@ -64,33 +65,70 @@ ROW_COLOURS = {"sure": "32", "likely": "36", "unsure": "33", "unlikely": "31"}
 class LiveTurn:
     """One model turn as it happens: its streamed text and early notices, drawn at once.
 
-    The renderer remembers what the turn showed, so that `show` does not draw it again.
+    With `markdown`, the reply and its reasoning (dimmed) are drawn as
+    markdown while they stream (`repl.terminal.markdown`); otherwise as the
+    text comes. The renderer remembers what the turn showed, so that `show`
+    does not draw it again.
     """
 
-    def __init__(self, renderer: Renderer, working: Working):
+    def __init__(self, renderer: Renderer, working: Working, markdown: bool = False, streaming: bool = True):
         self.renderer = renderer
         self.working = working
+        self.markdown = markdown
+        self.streaming = streaming  # whether streamed text is shown as it comes (see `Renderer.live_turn`)
         self.streamed = False
         self.notices_shown = 0
+        self._streams: dict[str, MarkdownStream] = {}  # "aside" and "reply" as they stream as markdown
 
     def stream(self, text: str) -> None:
         self.working.stop()  # the reply takes the spinner's line
         self.streamed = True
-        self.renderer.stream(text)
+        if not self.markdown:
+            self.renderer.stream(text)
+            return
+        if "aside" in self._streams and "reply" not in self._streams:
+            self._streams["aside"].finish()
+            self.renderer.out.write("\n")  # a blank line, as between two blocks, from the reasoning to the answer
+        self._markdown_stream("reply").feed(text)
 
     def aside(self, text: str) -> None:
         self.working.stop()
         self.streamed = True
-        self.renderer.aside(text)
+        if self.markdown:
+            self._markdown_stream("aside").feed(text)
+        else:
+            self.renderer.aside(text)
 
     def notice(self, message: str) -> None:
         self.working.stop()
         self.notices_shown += 1
+        for stream in self._streams.values():  # the open block steps aside, and is drawn again below the note
+            stream.suspend()
         self.renderer.notice(message)
 
     def done(self, turn: Turn) -> None:
+        for stream in self._streams.values():  # the rest, an unclosed fence as code
+            stream.finish()
         if self.streamed or self.notices_shown:
             self.renderer.shown_live[id(turn)] = self
+
+    def _markdown_stream(self, part: str) -> MarkdownStream:
+        if part not in self._streams:
+            renderer = self.renderer
+
+            def write(text: str) -> None:
+                renderer.out.write(text)
+                renderer.out.flush()
+
+            self._streams[part] = MarkdownStream(
+                write,
+                renderer.width() or DEFAULT_WIDTH,
+                renderer.colour,
+                terminal_color_system(os.environ),
+                dim=part == "aside",
+                height=lambda: shutil.get_terminal_size((DEFAULT_WIDTH, 24)).lines,
+            )
+        return self._streams[part]
 
 
 class Renderer:
@@ -103,6 +141,12 @@ class Renderer:
     `terminal` marks an interactive session at a terminal, where confirmations
     share the screen with replies and `colour` may be on; otherwise (batch
     mode) confirmations go to stderr, so stdout holds only replies.
+
+    At a terminal a reply is drawn the way its model's `render` setting says:
+    markdown (rendered as it streams, `repl.terminal.markdown`) or its raw
+    text; a plugin may draw its models' finished replies itself
+    (`drawn_by_plugin`, the `render_reply` hook). Everywhere else replies are
+    their raw text.
     """
 
     def __init__(
@@ -123,6 +167,8 @@ class Renderer:
         self.clipboard = InMemoryClipboard()
         # What live turns already showed (streamed text, early notices), by the turn's id, until shown.
         self.shown_live: dict[int, LiveTurn] = {}
+        # Set by the evaluator: a finished reply as its model's plugin draws it, or None (the `render_reply` hook).
+        self.drawn_by_plugin: Callable[[Turn, int, bool], str | None] | None = None
 
     @property
     def live(self) -> bool:
@@ -158,10 +204,22 @@ class Renderer:
         return Working(self.out if self.terminal and not self.json_mode else None, describe)
 
     @contextlib.contextmanager
-    def live_turn(self, describe: Callable[[], str]) -> Iterator[LiveTurn]:
-        """A turn being generated: a spinner until its first text, then the text as it streams."""
+    def live_turn(
+        self, describe: Callable[[], str], render: str = "raw", drawn_by_plugin: bool = False
+    ) -> Iterator[LiveTurn]:
+        """A turn being generated: a spinner until its first text, then the text as it streams.
+
+        At a terminal, `render` markdown draws it as markdown; a reply that its
+        plugin draws (`drawn_by_plugin`) is not streamed there: the plugin gets it whole.
+        """
+        at_terminal = self.terminal and not self.json_mode
         with self.working(describe) as working:
-            yield LiveTurn(self, working)
+            yield LiveTurn(
+                self,
+                working,
+                markdown=at_terminal and render == "markdown",
+                streaming=self.live and not (at_terminal and drawn_by_plugin),
+            )
 
     def copy(self, text: str) -> None:
         """Put `text` on the prompt's clipboard (Ctrl-Y pastes it) and on the terminal's."""
@@ -241,7 +299,7 @@ class Renderer:
         reasoning = turn.data.get("reasoning")
         live = self.shown_live.pop(id(turn), None)
         streamed = live is not None and live.streamed
-        if streamed:
+        if streamed and not live.markdown:  # markdown ends with its last line; raw text needs its line ended
             if self.aside_open:  # only reasoning came before the reply stopped
                 self._close_aside()
             else:
@@ -249,16 +307,43 @@ class Renderer:
         for notice in turn.notices[live.notices_shown if live else 0 :]:
             self.notice(notice)
         if not streamed:
+            width = self.width()
             if isinstance(reasoning, str) and reasoning:
-                self.out.write(self._dimmed(reasoning) + "\n")
+                self.out.write(self._reasoning_text(turn, reasoning, width) + "\n")
             if not turn.error:
-                self.out.write((f"[{turn.model}] " if labelled else "") + shown_reply(turn) + "\n")
+                reply = self.reply_text(turn, width)
+                label = f"[{turn.model}]" if labelled else ""
+                separator = " " if reply == shown_reply(turn) else "\n"  # a drawn reply starts on a line of its own
+                self.out.write((label + separator if label else "") + reply + "\n")
         if turn.stats.stop_reason == "cancelled" and not turn.error:
             self.notice("cancelled: the reply above is what was generated before Ctrl-C")
         if turn.error:
             self.problem(turn.error)
         elif show_stats:
             self.out.write(stats_line(turn.stats) + "\n")
+
+    def reply_text(self, turn: Turn, width: int | None) -> str:
+        """A finished reply as shown in `width` columns (None: not a terminal): the plugin's drawing, markdown or raw.
+
+        For a reply shown whole: a turn that did not stream, a block of
+        /compare, a column beside others.
+        """
+        if width is None or not self.terminal or self.json_mode:
+            return shown_reply(turn)
+        drawn = self.drawn_by_plugin(turn, width, self.colour) if self.drawn_by_plugin else None
+        if drawn is not None:
+            return drawn.rstrip("\n")
+        if turn.display is None and turn.output and turn.settings.get("render") == "markdown":
+            return self._markdown_text(turn.output, width)
+        return shown_reply(turn)
+
+    def _reasoning_text(self, turn: Turn, reasoning: str, width: int | None) -> str:
+        if width is not None and self.terminal and turn.settings.get("render") == "markdown":
+            return self._markdown_text(reasoning, width, dim=True)
+        return self._dimmed(reasoning)
+
+    def _markdown_text(self, text: str, width: int, dim: bool = False) -> str:
+        return render_markdown(text, width, self.colour, terminal_color_system(os.environ), dim).rstrip("\n")
 
     def _show_json(self, result: Result) -> None:
         for turn in result.turns:

@@ -42,6 +42,7 @@ from repl.core.results import CORE_FIELDS, RESERVED_FIELDS, Result
 from repl.core.session import Session
 from repl.core.settings import find_setting
 from repl.core.turn import tokenize
+from repl.terminal.layout import cells
 from repl.terminal.renderer import Renderer
 from repl.testing.driver import ReplDriver
 from repl.testing.leaks import Leaks
@@ -366,6 +367,8 @@ class _Checker:
         lines = json_repl.renderer.out.getvalue().splitlines()
         self.record("answers in --json mode, in strict JSON", *_json_turns(lines, name, len(samples)), name)
 
+        self._check_at_a_terminal(session, name, samples)
+
         history = Path(tempfile.mkdtemp()) / "history"
         drive = ReplDriver(Repl(session, _quiet_renderer()), history_path=history).lines(f"/use {name}", *samples)
         failed = _errors(drive.results)
@@ -375,6 +378,21 @@ class _Checker:
             "; ".join(failed) or drive.stderr,
             name,
         )
+
+    def _check_at_a_terminal(self, session: Session, name: str, samples: list[str]) -> None:
+        """Replies shown at a terminal (markdown or raw by `render`), and drawn by `render_reply` if it has one."""
+        renderer = Renderer(io.StringIO(), io.StringIO(), terminal=True)
+        results = [Repl(session, renderer).handle(sample) for sample in samples]
+        failed = _errors(results)
+        self.record("answers at a terminal", not failed and bool(renderer.out.getvalue()), "; ".join(failed), name)
+        if not session.draws_own_replies(name):
+            return
+        too_wide = []
+        for width in (40, 100):
+            for turn in (turn for result in results for turn in result.turns):
+                drawn = session.drawn_by_plugin(turn, width, False) or ""
+                too_wide += [f"{line!r} is wider than {width}" for line in drawn.splitlines() if cells(line) > width]
+        self.record("draws its replies within the width (render_reply)", not too_wide, "; ".join(too_wide[:3]), name)
 
     def _long_line(self, name: str, sample: str) -> str:
         """The plugin's own overlong line for the model, or the sample repeated to LONG_LINE_WORDS words."""

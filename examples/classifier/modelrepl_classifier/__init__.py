@@ -4,7 +4,8 @@ Any ``*ForSequenceClassification`` checkpoint loads (sentiment, topic, toxicity
 ...); the default is DistilBERT fine-tuned on SST-2. The line is encoded the
 way the model was trained (``[CLS] ... [SEP]`` for BERT-like models), the model
 runs once, and the reply lists the labels, most likely first: softmax scores,
-or independent sigmoid scores for a multi-label checkpoint.
+or independent sigmoid scores for a multi-label checkpoint. At a terminal each
+label gets a bar as long as its score.
 """
 
 from repl.api import Encoding, Reply, Setting, hookimpl
@@ -73,4 +74,17 @@ def decode(model, output, settings):
         raw_text=labels[0]["label"],
         data={"labels": labels},
         stop_reason="done",
+    )
+
+
+@hookimpl
+def render_reply(model, turn, width, colour):
+    labels = turn.data.get("labels")
+    if not labels or width < 30:
+        return None  # modelrepl shows the reply as usual
+    name_width = max(len(entry["label"]) for entry in labels)
+    room = width - name_width - 8
+    return "\n".join(
+        f"{entry['label']:<{name_width}} {'█' * round(entry['score'] * room):<{room}} {entry['score']:.2f}"
+        for entry in labels
     )
