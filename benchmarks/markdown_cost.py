@@ -4,6 +4,9 @@ Three ways to keep the screen up to date with a reply that arrives token by
 token, each timed over the tokens that follow the first N (80 columns, 256
 colours, output thrown away):
 
+Each figure is the mean over one whole turn of the reply's pattern (about 150
+tokens) after the first N.
+
 - *streamed, every token*: `MarkdownStream` redrawing the open block at every
   token (its rate limit off): the worst case of the way modelrepl draws;
 - *streamed, 5/s*: the same at its default rate, at 50 tokens a second;
@@ -52,18 +55,22 @@ def read_lines(path, skip=True):
 """
 
 
+def pieces_of_unit() -> list[str]:
+    """UNIT cut as a tokenizer cuts text: words with their leading space, punctuation, newlines."""
+    return re.findall(r"\n| ?\w+| ?[^\w\s]| +", UNIT)
+
+
 def pieces(count: int) -> list[str]:
-    """`count` pieces of a long markdown reply, cut as a tokenizer cuts text (words, punctuation, newlines)."""
-    found: list[str] = []
-    while len(found) < count:
-        found += re.findall(r"\n| ?\w+| ?[^\w\s]| +", UNIT)
-    return found[:count]
+    """`count` pieces of a long markdown reply: UNIT over and over."""
+    unit = pieces_of_unit()
+    return (unit * (count // len(unit) + 1))[:count]
 
 
 def measure(workload: Workload) -> dict[str, Any]:
     from repl.terminal.markdown import MarkdownPainter, MarkdownStream
 
-    timed_tokens = 10 if workload.quick else 100
+    # A whole turn of the reply's pattern is timed, so each length averages over the same mix of blocks.
+    timed_tokens = len(pieces_of_unit())
     whole_tokens = 3 if workload.quick else 20  # rendering the whole reply is slow: fewer samples
     figures: dict[str, Any] = {}
     for length in LENGTHS:

@@ -41,6 +41,11 @@ def render(results: dict[str, Any]) -> str:
         ),
         ("First reply after launch (gpt2; Enter to the end of the reply)", "first_reply", _first_reply),
         ("Streaming cost per step (gpt2 tokenizer; one step once the reply has N tokens)", "streaming", _streaming),
+        (
+            "Markdown while streaming: one token once the reply has N tokens (80 columns, output thrown away)",
+            "markdown",
+            _markdown,
+        ),
         ("int8 against fp32 (in process, streaming off; peak memory in a fresh process each)", "int8", _int8),
         ("torch.compile (gpt2 fp32, static cache): measured, not adopted", "compile", _compile),
         (
@@ -288,6 +293,29 @@ def _streaming(data: dict[str, Any]) -> str:
         for length, row in data.items()
     ]
     return table(("tokens so far", "whole-reply decode ms/step", "DecodeStream ms/step", "ratio"), rows)
+
+
+def _markdown(data: dict[str, Any]) -> str:
+    rows = [
+        (
+            length,
+            _spread(row["every_token"], 1e3),
+            _spread(row["five_a_second"], 1e3),
+            _spread(row["whole"], 1e3),
+            f"{row['ratio']:.1f}",
+            f"{row['chars_per_token']['every_token']:.0f} / {row['chars_per_token']['whole']:.0f}",
+        )
+        for length, row in data.items()
+    ]
+    headers = (
+        "tokens so far",
+        "streamed, every token ms",
+        "streamed, 5/s ms",
+        "whole reply ms",
+        "whole / every token",
+        "chars rendered per token (every / whole)",
+    )
+    return table(headers, rows)
 
 
 def _int8(data: dict[str, Any]) -> str:

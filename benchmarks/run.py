@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import checkpoints as checkpoint_builder
-from benchmarks import comparison, dispatch, footprint, gguf_speed, machine, report, speed, startup
+from benchmarks import comparison, dispatch, footprint, gguf_speed, machine, markdown_cost, report, speed, startup
 from benchmarks.repl_side import isolated_environment
 from benchmarks.timing import Workload
 
@@ -47,6 +47,7 @@ SECTIONS = (
     "int8",
     "compile",
     "gguf",
+    "markdown",
 )
 
 
@@ -146,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         results["compile"] = _section("torch.compile", lambda: speed.compiled(checkpoints, workload, sink))
     if "gguf" in wanted:
         results["gguf"] = _section("gguf", lambda: gguf_speed.measure(checkpoints, workload, args.cache, sink))
+    if "markdown" in wanted:
+        results["markdown"] = _section("markdown while streaming", lambda: markdown_cost.measure(workload))
     results["machine"]["load_average_end"] = list(os.getloadavg())
     results["seconds"] = time.perf_counter() - started
 

@@ -56,6 +56,7 @@ def test_quick_run_succeeds_and_prints_every_table(quick_run):
         "memory-bandwidth limit",
         "First reply after launch",
         "Streaming cost per step",
+        "Markdown while streaming",
         "int8 against fp32",
         "torch.compile",
         "GGUF files through llama.cpp",
@@ -130,6 +131,14 @@ def test_streaming_cost_is_measured_for_both_streamers_at_each_length(quick_run)
     assert sorted(streaming, key=int) == ["32", "1024", "4096"]
     for row in streaming.values():
         assert row["whole"] > 0 and row["incremental"] > 0
+
+
+def test_markdown_cost_is_measured_three_ways_at_each_length(quick_run):
+    markdown = quick_run[1]["markdown"]
+    assert sorted(markdown, key=int) == ["100", "1000", "4000"]
+    for row in markdown.values():
+        assert all(row[way]["median"] > 0 for way in ("every_token", "five_a_second", "whole"))
+        assert row["chars_per_token"]["whole"] > row["chars_per_token"]["every_token"] > 0
 
 
 def test_int8_is_measured_against_fp32_with_quality_for_every_model(quick_run):

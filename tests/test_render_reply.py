@@ -9,7 +9,7 @@ import pytest
 from conftest import ShoutingModel
 
 from repl import hookimpl
-from repl.api import LoadedModel, LoadOptions, Reply
+from repl.api import Encoding, LoadedModel, LoadOptions, Reply, Token
 from repl.app.evaluator import Repl
 from repl.core.results import Result, Turn
 from repl.core.session import Session
@@ -52,6 +52,10 @@ class MarkdownModel(ShoutingModel):
     @hookimpl
     def load_model(self, spec, checkpoint):
         return LoadedModel(spec=spec, checkpoint=checkpoint)
+
+    @hookimpl
+    def tokenize(self, text):
+        return Encoding(text, [Token(number, word) for number, word in enumerate(text.split())])
 
     @hookimpl
     def run(self, encoding, control):
