@@ -203,15 +203,17 @@ def test_the_transcript_keeps_the_raw_text(tmp_path):
 def test_a_note_in_the_middle_of_a_stream_does_not_tear_the_screen():
     out = io.StringIO()
     renderer = Renderer(out, out, terminal=True, colour=True)  # one terminal for notes and replies
-    assert renderer.streams_reply("markdown", drawn_by_plugin=False)
+    turn = Turn(model="md", checkpoint="toy", input="sort", output=ANSWER)
     pieces = pieces_of(ANSWER)
     cut = next(end for end in range(len(pieces)) if "".join(pieces[:end]).endswith("returns |"))
-    for piece in pieces[:cut]:  # the heading is finished, the paragraph after it still open
-        renderer.stream(piece)
-    renderer.notice("something happened")
-    for piece in pieces[cut:]:
-        renderer.stream(piece)
-    renderer.show(Result(turns=[Turn(model="md", checkpoint="toy", input="sort", output=ANSWER, streamed=True)]))
+    with renderer.live_turn(lambda: "md is answering", "markdown") as shown:
+        for piece in pieces[:cut]:  # the heading is finished, the paragraph after it still open
+            shown.stream(piece)
+        shown.notice("something happened")
+        for piece in pieces[cut:]:
+            shown.stream(piece)
+        shown.done(turn)
+    renderer.show(Result(turns=[turn]))
     shown = screen(out.getvalue())
     one_shot = screen(render_markdown(ANSWER, WIDTH, True))
     assert shown[0] == one_shot[0] == "Result"  # the heading, written for good before the note

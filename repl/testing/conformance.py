@@ -37,12 +37,12 @@ from typing import Any
 from repl import hookspecs
 from repl.api import STOP_REASONS, Encoding, LoadedModel, LoadOptions, ModelError, Reply, RunControl, Setting, Token
 from repl.app.evaluator import Repl
+from repl.core.layout import cells
 from repl.core.plugin_host import MODEL_HOOKS, PluginError, PluginHost
 from repl.core.results import CORE_FIELDS, RESERVED_FIELDS, Result
 from repl.core.session import Session
 from repl.core.settings import find_setting
 from repl.core.turn import tokenize
-from repl.terminal.layout import cells
 from repl.terminal.renderer import Renderer
 from repl.testing.driver import ReplDriver
 from repl.testing.leaks import Leaks
