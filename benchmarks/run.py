@@ -6,7 +6,8 @@
 Sections: start-up, dispatch overhead (in process and end to end), time to
 first token, load time and the second turn, peak memory and /unload,
 /compare, decoding speed against the memory-bandwidth limit, and GGUF files
-through llama.cpp (modelrepl's gguf model against llama-cpp-python called directly). A section
+through llama.cpp (modelrepl's gguf model against llama-cpp-python called directly), and
+markdown while streaming (a token's cost against rendering the whole reply). A section
 that fails is recorded with its error and the others still run; the exit
 status is 1 if any failed.
 """
