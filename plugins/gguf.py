@@ -118,10 +118,12 @@ def validate(settings: dict[str, Any]) -> str | None:
         raise ValueError("temperature 0 does not sample: turn do_sample off for greedy decoding, or raise temperature")
     if settings.get("repetition_penalty") == 0:
         raise ValueError("repetition_penalty must be above 0 (1 is no penalty)")
+    # The file's positions are checked by modelrepl (max_input_tokens); the context made for them here.
     n_ctx, wanted = settings.get("n_ctx"), settings.get("max_new_tokens")
-    if n_ctx is not None and isinstance(wanted, int) and wanted >= n_ctx:
+    if isinstance(wanted, int) and wanted >= (n_ctx or DEFAULT_CONTEXT):
+        context = f"a context of n_ctx {n_ctx}" if n_ctx else f"the default context of at most {DEFAULT_CONTEXT}"
         raise ValueError(
-            f"max_new_tokens {wanted} leaves no room for input in a context of n_ctx {n_ctx} tokens "
+            f"max_new_tokens {wanted} leaves no room for input in {context} tokens "
             "(the prompt and the reply share them): lower max_new_tokens or raise n_ctx"
         )
     if not settings.get("do_sample"):
@@ -215,6 +217,7 @@ def load_model(spec, checkpoint, options):
         dtype=engine.file_type,
         parameters=engine.parameters,
         memory_bytes=engine.size,
+        max_input_tokens=engine.trained_context or None,
     )
     _describe_context(model, engine.default_context)
     return model
@@ -320,8 +323,8 @@ def _gib(size: int) -> str:
 
 
 def _describe_context(model: LoadedModel, n_ctx: int) -> None:
+    """/models shows the context made for the file, beside its own positions (`max_input_tokens`)."""
     engine = model.handle
-    model.max_input_tokens = n_ctx
     trained = f" of {engine.trained_context}" if engine.trained_context > n_ctx else ""
     model.placement = f"{model.device}, llama.cpp {engine.architecture}, context {n_ctx}{trained}"
 
@@ -626,10 +629,11 @@ def _room(n_ctx: int, max_new_tokens: int) -> int:
 @hookimpl
 def tokenize(model, text, settings, history):
     notices: list[str] = []
-    room = _room(_context_size(model, settings, notices), settings["max_new_tokens"])
+    n_ctx = _context_size(model, settings, notices)
+    room = _room(n_ctx, settings["max_new_tokens"])
     if model.tokenizer is None:
         return _continuation(model, text, settings, room, notices)
-    return _conversation(model, text, settings, history, room, notices)
+    return _conversation(model, text, settings, history, n_ctx, room, notices)
 
 
 def _continuation(model: LoadedModel, text: str, settings: dict[str, Any], room: int, notices: list[str]) -> Encoding:
@@ -658,6 +662,7 @@ def _conversation(
     text: str,
     settings: dict[str, Any],
     history: list[tuple[str, str]],
+    n_ctx: int,
     room: int,
     notices: list[str],
 ) -> Encoding:
@@ -676,12 +681,12 @@ def _conversation(
     if len(ids) > room:
         raise ModelError(
             f"the prompt takes {len(ids)} tokens with no earlier turn, more than the {room} {NAME} has room for "
-            f"(context {model.max_input_tokens} less max_new_tokens {settings['max_new_tokens']}); "
+            f"(context {n_ctx} less max_new_tokens {settings['max_new_tokens']}); "
             "shorten the line or the system prompt, lower max_new_tokens, or raise n_ctx"
         )
     if len(kept) < len(history):
         dropped = len(history) - len(kept)
-        notices.append(f"context trimmed: {dropped} oldest turn(s) dropped to fit {model.max_input_tokens} positions")
+        notices.append(f"context trimmed: {dropped} oldest turn(s) dropped to fit a context of {n_ctx} tokens")
     added = added_by_template(_offsets(engine, ids, prompt), message_spans(template, said, prompt, model.checkpoint))
     tokens = [Token(i, engine.text(i), i in engine.control, was_added) for i, was_added in zip(ids, added)]
     return Encoding(text, tokens, notices, context={"chat": True, "thinking": reasoning_open_in_prompt(prompt)})
