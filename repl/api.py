@@ -37,7 +37,8 @@ from repl.core.results import CommandError, Result, Stats, Table, Turn
 from repl.hookspecs import hookimpl
 
 if TYPE_CHECKING:  # the names of _LAZY, for type checkers
-    from repl.app.evaluator import Repl  # noqa: F401
+    from repl.app.context import CommandContext  # noqa: F401
+    from repl.app.context import CommandContext as Repl  # noqa: F401
     from repl.core.conversation import SYSTEM, messages  # noqa: F401
     from repl.core.settings import GENERATION_SETTINGS  # noqa: F401
     from repl.hf import (  # noqa: F401
@@ -83,7 +84,9 @@ _LAZY = {
     "GENERATION_SETTINGS": "repl.core.settings",
     "SYSTEM": "repl.core.conversation",
     "messages": "repl.core.conversation",
-    "Repl": "repl.app.evaluator",
+    "CommandContext": "repl.app.context",
+    # What handlers of the first docs were annotated with: they receive a CommandContext now.
+    "Repl": "repl.app.context:CommandContext",
     **dict.fromkeys(
         (
             "validate_generation",
@@ -160,7 +163,8 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        module, _, attribute = _LAZY[name].partition(":")
+        return getattr(importlib.import_module(module), attribute or name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

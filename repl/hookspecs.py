@@ -109,8 +109,10 @@ def register_commands(register):
     """Add REPL commands. Broadcast: called once on every plugin at start-up.
 
     Call ``register(name, handler, help="...", usage="", aliases=())``.
-    ``handler(repl, args)`` gets the running REPL (:class:`repl.api.Repl`) and the text
-    after the command name, and returns a string to show (or None).
+    ``handler(context, args)`` gets a :class:`repl.api.CommandContext` (the
+    session's models and settings, and what a command may do with them) and the
+    text after the command name, and returns what to show: a string, a
+    :class:`repl.api.Result`, or None. It never prints.
     """
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from repl.app.commands import BUILTIN_MODULES
 from repl.app.commands.registry import CommandRegistry
 from repl.app.comparison import compare_result
+from repl.app.context import CommandContext
 from repl.core.claims import Claim, settle
 from repl.core.layout import lay_out
 from repl.core.plugin_host import PluginError, describe_exception
@@ -42,6 +43,7 @@ class Repl:
         self.transcript: Transcript | None = None
         self.warm_start: Preloader | None = None
         self.commands = CommandRegistry()
+        self.context = CommandContext(self)  # what every command handler receives
         for module in BUILTIN_MODULES:
             self.commands.add_module(module)
         self._add_plugin_commands()
@@ -113,7 +115,7 @@ class Repl:
         if not found.instant:
             self._wait_for_warm_start()
         try:
-            answer = found.handler(self, args.strip())
+            answer = found.handler(self.context, args.strip())
         except (CommandError, ModelError, PluginError, KeyboardInterrupt):
             raise
         except (Exception, SystemExit) as exc:  # a plugin's sys.exit() must not end the REPL

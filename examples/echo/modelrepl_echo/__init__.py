@@ -113,10 +113,9 @@ def register_commands(register):
     register("vocab", show_vocabulary, help="the words an echo model has seen, by id", usage="[NAME]")
 
 
-def show_vocabulary(repl, args):
-    session = repl.session
-    spec = session.spec(args.strip() or session.active_spec().name)
+def show_vocabulary(context, args):
+    spec = context.spec(args.strip() or None)  # no name: the active model
     if spec.family != FAMILY:
         raise ModelError(f"{spec.name} is not an echo model; /vocab shows an echo model's words")
-    pieces = session.model(spec.name).tokenizer.pieces
+    pieces = context.load(spec.name).tokenizer.pieces
     return f"{spec.name}: {len(pieces)} words: " + " ".join(f"{i}:{piece}" for i, piece in enumerate(pieces))

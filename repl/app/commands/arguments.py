@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from repl.core.results import CommandError
 
 if TYPE_CHECKING:
+    from repl.app.context import CommandContext
     from repl.core.session import Session
 
 _SEPARATOR = re.compile(r"(?:^|\s)--(?:\s|$)")
@@ -69,3 +70,10 @@ def model_names(session: Session, words: list[str]) -> list[str]:
         if name not in names:
             names.append(name)
     return names
+
+
+def named_or_current(context: CommandContext, words: list[str]) -> list[str]:
+    """The models the words name; with none, those broadcast mode sends lines to, else the active one."""
+    if words:
+        return model_names(context.session, words)
+    return context.evaluator.broadcast_to or [context.spec().name]

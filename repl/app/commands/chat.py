@@ -10,7 +10,7 @@ from repl.core.conversation import SYSTEM
 from repl.core.results import CommandError, Result
 
 if TYPE_CHECKING:
-    from repl.app.evaluator import Repl
+    from repl.app.context import CommandContext
 
 SYSTEM_USAGE = "/system [TEXT|off]"
 
@@ -21,11 +21,11 @@ SYSTEM_USAGE = "/system [TEXT|off]"
     help="the active model's system prompt: show it, set it to TEXT, or remove it",
     confirms=True,
 )
-def system_command(repl: Repl, args: str) -> str | Result:
-    session = repl.session
+def system_command(context: CommandContext, args: str) -> str | Result:
+    session = context.session
     spec = session.active_spec()
     if spec.setting(SYSTEM.name) is None:
-        raise CommandError(f"{spec.name} takes no system prompt; models that do: {_takers(repl) or 'none'}")
+        raise CommandError(f"{spec.name} takes no system prompt; models that do: {_takers(context) or 'none'}")
     if not args:  # a question: answered on stdout, as asked-for output
         current = session.settings_of(spec.name)[SYSTEM.name]
         shown = f"{spec.name}: system prompt {_shown(current)}" if current else f"{spec.name}: no system prompt"
@@ -42,5 +42,5 @@ def _shown(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _takers(repl: Repl) -> str:
-    return ", ".join(name for name, spec in repl.session.host.models().items() if spec.setting(SYSTEM.name))
+def _takers(context: CommandContext) -> str:
+    return ", ".join(name for name, spec in context.session.host.models().items() if spec.setting(SYSTEM.name))

@@ -11,7 +11,7 @@ from repl.core.records import ModelError
 from repl.core.results import CommandError, Result
 
 if TYPE_CHECKING:
-    from repl.app.evaluator import Repl
+    from repl.app.context import CommandContext
 
 COMPARE_USAGE = "/compare [NAME ...] -- TEXT, /compare NAME NAME ... (broadcast), /compare off"
 
@@ -21,29 +21,27 @@ COMPARE_USAGE = "/compare [NAME ...] -- TEXT, /compare NAME NAME ... (broadcast)
     usage="[NAME ...] -- TEXT | NAME NAME ... | off",
     help="send a line to several models and compare; without TEXT, every line goes to them until /compare off",
 )
-def compare_command(repl: Repl, args: str) -> str | Result:
+def compare_command(context: CommandContext, args: str) -> str | Result:
     if args.lower() == "off":
-        was_on = repl.broadcast_to is not None
-        repl.broadcast_to = None
+        was_on = context.evaluator.broadcast_to is not None
+        context.evaluator.broadcast_to = None
         return "broadcast off" if was_on else "broadcast was not on"
     words, text = split_at_separator(args)
     try:
-        names = model_names(repl.session, words)
+        names = model_names(context.session, words)
     except ModelError as exc:
         hint = "; put -- before the text to send" if text is None else ""
         raise CommandError(f"{exc}{hint}") from None
     if text is None:
         if len(names) < 2:
             raise CommandError(f"broadcast needs two or more models; to talk to one, /use it (usage: {COMPARE_USAGE})")
-        repl.broadcast_to = names
+        context.evaluator.broadcast_to = names
         return f"broadcast on: every line goes to {', '.join(names)}; /compare off ends it"
     if not text:
         raise CommandError(f"nothing to send after --; usage: {COMPARE_USAGE}")
     if not words:
-        repl.renderer.notice(
-            f"no models named: comparing the loaded ones, {', '.join(names)} (/compare NAME ... -- TEXT)"
-        )
-    return compare_result(repl, names, text)
+        context.notice(f"no models named: comparing the loaded ones, {', '.join(names)} (/compare NAME ... -- TEXT)")
+    return compare_result(context.evaluator, names, text)
 
 
 @command(
@@ -52,13 +50,17 @@ def compare_command(repl: Repl, args: str) -> str | Result:
     help="answer the last line again, in place of the last answer: on the models it went to (in broadcast mode, "
     "the broadcast's), or on the models named, compared when several",
 )
-def retry_command(repl: Repl, args: str) -> Result:
-    session = repl.session
+def retry_command(context: CommandContext, args: str) -> Result:
+    session = context.session
     line = session.latest_line()
     if not line:
         raise CommandError("nothing to retry: no line has been sent to a model yet")
     text = line[-1].input
     named = args.split()
-    names = model_names(session, named) if named else repl.broadcast_to or list(dict.fromkeys(t.model for t in line))
+    names = (
+        model_names(session, named)
+        if named
+        else context.evaluator.broadcast_to or list(dict.fromkeys(t.model for t in line))
+    )
     with session.regenerating([turn for turn in line if turn.model in names]):
-        return repl.send_to(names, text)
+        return context.evaluator.send_to(names, text)

@@ -11,7 +11,7 @@ from repl.core.plugin_host import PluginHost
 from repl.core.results import CommandError, Definitions, Part, Prose, Result, Table
 
 if TYPE_CHECKING:
-    from repl.app.evaluator import Repl
+    from repl.app.context import CommandContext
 
 HELP_FOOTER = (
     'Any other line goes to the active model. //text sends "/text". Esc-Enter or """ for several lines; '
@@ -25,23 +25,23 @@ HELP_FOOTER = (
 @command(
     "help", usage="[COMMAND|set]", help="list commands, explain one, or list the settings (/help set)", instant=True
 )
-def help_command(repl: Repl, args: str) -> Result:
+def help_command(context: CommandContext, args: str) -> Result:
     words = split_arguments(args, "/help [COMMAND|set]", 0, 1)
     if words and words[0] == "set":
-        return Result(parts=settings_help(repl))
+        return Result(parts=settings_help(context))
     if words:
-        found = repl.commands.find(words[0].lstrip("/"))
+        found = context.evaluator.commands.find(words[0].lstrip("/"))
         if found is None:
-            raise CommandError(repl.unknown_command_message(words[0].lstrip("/")))
+            raise CommandError(context.evaluator.unknown_command_message(words[0].lstrip("/")))
         aliases = f" (also {', '.join('/' + a for a in found.aliases)})" if found.aliases else ""
         return Result(parts=[f"{found.synopsis}{aliases}", Prose("  " + found.help, indent=2)])
-    rows = tuple((found.synopsis, found.help) for found in repl.commands)
+    rows = tuple((found.synopsis, found.help) for found in context.evaluator.commands)
     return Result(parts=[Definitions(rows), "", *(Prose(paragraph) for paragraph in HELP_FOOTER)])
 
 
-def settings_help(repl: Repl) -> list[Part]:
+def settings_help(context: CommandContext) -> list[Part]:
     """The active model's settings, each with what it takes and what it does."""
-    spec = repl.session.active_spec()
+    spec = context.spec()
     rows = tuple(
         (setting.name, setting.describe_range(), settings_module.format_value(setting.default), setting.help)
         for setting in settings_module.all_settings(spec)
@@ -56,17 +56,19 @@ def settings_help(repl: Repl) -> list[Part]:
     help="show timings and token counts after each reply; alone, whether it does",
     confirms=True,
 )
-def stats_command(repl: Repl, args: str) -> Result:
+def stats_command(context: CommandContext, args: str) -> Result:
     words = split_arguments(args, "/stats [on|off]", 0, 1)
     if words:
-        repl.show_stats = on_off(words[0], "/stats [on|off]")
-    return Result(text=f"stats {'on' if repl.show_stats else 'off'}", confirmation=bool(words))  # alone: a question
+        context.evaluator.show_stats = on_off(words[0], "/stats [on|off]")
+    return Result(
+        text=f"stats {'on' if context.evaluator.show_stats else 'off'}", confirmation=bool(words)
+    )  # alone: a question
 
 
 @command("plugins", help="installed plugins and their status", instant=True)
-def plugins_command(repl: Repl, args: str) -> Table | str:
+def plugins_command(context: CommandContext, args: str) -> Table | str:
     split_arguments(args, "/plugins", 0, 0)
-    return plugins_table(repl.session.host)
+    return plugins_table(context.session.host)
 
 
 def plugins_table(host: PluginHost) -> Table | str:
@@ -81,6 +83,6 @@ def plugins_table(host: PluginHost) -> Table | str:
 
 
 @command("quit", help="leave modelrepl (Ctrl-D does too)", aliases=("exit", "q"), instant=True)
-def quit_command(repl: Repl, args: str) -> Result:
+def quit_command(context: CommandContext, args: str) -> Result:
     split_arguments(args, "/quit", 0, 0)
     return Result(quit=True)

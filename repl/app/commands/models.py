@@ -10,22 +10,22 @@ from repl.core import settings as settings_module
 from repl.core.results import CommandError, Result, Table
 
 if TYPE_CHECKING:
-    from repl.app.evaluator import Repl
+    from repl.app.context import CommandContext
 
 
 @command("models", help="registered and loaded models")
-def models_command(repl: Repl, args: str) -> Table | str:
+def models_command(context: CommandContext, args: str) -> Table | str:
     split_arguments(args, "/models", 0, 0)
-    return repl.models_table()
+    return context.evaluator.models_table()
 
 
 @command("use", usage="NAME", help="switch the active model", confirms=True, instant=True)
-def use_command(repl: Repl, args: str) -> str:
+def use_command(context: CommandContext, args: str) -> str:
     (name,) = split_arguments(args, "/use NAME", 1, 1)
-    spec = repl.session.spec(name)
-    repl.session.active = spec.name
-    repl.broadcast_to = None
-    return f"active model: {spec.name} ({spec.family}, {repl.session.checkpoint_of(spec.name)})"
+    spec = context.spec(name)
+    context.session.active = spec.name
+    context.evaluator.broadcast_to = None
+    return f"active model: {spec.name} ({spec.family}, {context.session.checkpoint_of(spec.name)})"
 
 
 @command(
@@ -34,9 +34,9 @@ def use_command(repl: Repl, args: str) -> str:
     help="load a model now, optionally another checkpoint (hub id or directory)",
     confirms=True,
 )
-def load_command(repl: Repl, args: str) -> str:
+def load_command(context: CommandContext, args: str) -> str:
     words = split_arguments(args, "/load NAME [CHECKPOINT]", 1, 2)
-    session = repl.session
+    session = context.session
     spec = session.spec(words[0])
     wanted = words[1] if len(words) == 2 else session.checkpoint_of(spec.name)
     current = session.loaded.get(spec.name)
@@ -44,19 +44,19 @@ def load_command(repl: Repl, args: str) -> str:
         return f"{spec.name} is already loaded from {wanted}"
     del current  # a reference kept here would keep the old model's memory while the new one loads
     try:
-        loaded = repl.load(spec.name, wanted)
+        loaded = context.load(spec.name, wanted)
     except KeyboardInterrupt:
         kept = f"; {spec.name} stays on {session.checkpoint_of(spec.name)}" if spec.name in session.loaded else ""
         raise CommandError(f"cancelled while loading {spec.name}{kept}") from None
     notes = [f"\nnote: {note}" for note in session.take_notes(spec.name)]
-    return f"loaded {spec.name} from {loaded.checkpoint}: {repl.describe_loaded(loaded)}" + "".join(notes)
+    return f"loaded {spec.name} from {loaded.checkpoint}: {context.evaluator.describe_loaded(loaded)}" + "".join(notes)
 
 
 @command("unload", usage="NAME", help="free a loaded model's memory", confirms=True)
-def unload_command(repl: Repl, args: str) -> str:
+def unload_command(context: CommandContext, args: str) -> str:
     (name,) = split_arguments(args, "/unload NAME", 1, 1)
-    spec = repl.session.spec(name)
-    if not repl.session.unload(spec.name):
+    spec = context.spec(name)
+    if not context.session.unload(spec.name):
         raise CommandError(f"{spec.name} is not loaded")
     return f"unloaded {spec.name}"
 
@@ -67,8 +67,8 @@ def unload_command(repl: Repl, args: str) -> str:
     help="change a setting of the active model; a setting that takes text takes the rest of the line",
     confirms=True,
 )
-def set_command(repl: Repl, args: str) -> str:
-    spec = repl.session.active_spec()
+def set_command(context: CommandContext, args: str) -> str:
+    spec = context.spec()
     key, _, rest = args.strip().partition(" ")
     setting = settings_module.find_setting(spec, key)
     if setting is not None and setting.takes_text and rest.strip():
@@ -76,28 +76,28 @@ def set_command(repl: Repl, args: str) -> str:
     else:
         key, value = split_arguments(args, "/set KEY VALUE", 2, 2)
     try:
-        warning = repl.session.set(spec.name, key, value)
+        warning = context.session.set(spec.name, key, value)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    value = repl.session.settings_of(spec.name)[key]
+    value = context.session.settings_of(spec.name)[key]
     shown = f"{spec.name}: {key} = {settings_module.format_value(value)}"
     return f"{shown}\nnote: {warning}" if warning else shown
 
 
 @command("show", usage="[NAME]", help="a model's settings (default: the active model's)")
-def show_command(repl: Repl, args: str) -> Result:
+def show_command(context: CommandContext, args: str) -> Result:
     words = split_arguments(args, "/show [NAME]", 0, 1)
-    spec = repl.session.spec(words[0]) if words else repl.session.active_spec()
-    values = repl.session.settings_of(spec.name)
+    spec = context.spec(words[0]) if words else context.spec()
+    values = context.session.settings_of(spec.name)
     rows = tuple(
         (setting.name, settings_module.format_value(values[setting.name]), setting.help)
         for setting in settings_module.all_settings(spec)
     )
     return Result(
         parts=[
-            f"{spec.name} ({spec.family}, {repl.session.checkpoint_of(spec.name)})",
+            f"{spec.name} ({spec.family}, {context.session.checkpoint_of(spec.name)})",
             Table(("setting", "value", "meaning"), rows),
-            f"stats after each reply: {'on' if repl.show_stats else 'off'}",
+            f"stats after each reply: {'on' if context.evaluator.show_stats else 'off'}",
         ]
     )
 
@@ -108,12 +108,12 @@ def show_command(repl: Repl, args: str) -> Result:
     help="keep earlier turns as the prompt (models that support it); alone, whether it does",
     confirms=True,
 )
-def context_command(repl: Repl, args: str) -> Result:
+def context_command(context: CommandContext, args: str) -> Result:
     words = split_arguments(args, "/context [on|off]", 0, 1)
-    spec = repl.session.active_spec()
+    spec = context.spec()
     if spec.setting("context") is None:
         raise CommandError(f"{spec.name} keeps no conversation context; each line stands alone")
     if words:
-        repl.session.set(spec.name, "context", on_off(words[0], "/context [on|off]"))
-    state = settings_module.format_value(repl.session.settings_of(spec.name)["context"])
+        context.session.set(spec.name, "context", on_off(words[0], "/context [on|off]"))
+    state = settings_module.format_value(context.session.settings_of(spec.name)["context"])
     return Result(text=f"{spec.name}: context {state}", confirmation=bool(words))  # alone, it answers a question

@@ -15,7 +15,7 @@ from repl.app.commands.tokens import shown_text
 from repl.core.results import CommandError, Part, Result, Table, Turn, logprob_record
 
 if TYPE_CHECKING:
-    from repl.app.evaluator import Repl
+    from repl.app.context import CommandContext
     from repl.core.records import Alternative, TokenProbs
 
 PROBS_USAGE = "/probs [NAME]"
@@ -29,15 +29,15 @@ SHADE_LEGEND = "colour: green p >= 0.8, cyan >= 0.5, yellow >= 0.2, red below"
 
 
 @command("probs", usage="[NAME]", help="the last reply token by token: probabilities and top alternatives")
-def probs_command(repl: Repl, args: str) -> Result:
+def probs_command(context: CommandContext, args: str) -> Result:
     words = split_arguments(args, PROBS_USAGE, 0, 1)
-    name = repl.session.spec(words[0]).name if words else None
-    replies = [turn for turn in repl.session.turns if turn.ok and (name is None or turn.model == name)]
+    name = context.spec(words[0]).name if words else None
+    replies = [turn for turn in context.session.turns if turn.ok and (name is None or turn.model == name)]
     if not replies:
         raise CommandError(f"no reply yet{f' from {name}' if name else ''}: send a line first")
     turn = replies[-1]
     if turn.logprobs is None:
-        raise CommandError(no_probs_message(repl, turn))
+        raise CommandError(no_probs_message(context, turn))
     record = {"model": turn.model, "checkpoint": turn.checkpoint, "input": turn.input}
     record["logprobs"] = [logprob_record(step) for step in turn.logprobs]
     if any(step.entropy is not None for step in turn.logprobs):
@@ -45,8 +45,8 @@ def probs_command(repl: Repl, args: str) -> Result:
     return Result(parts=describe_reply(turn), records=[record])
 
 
-def no_probs_message(repl: Repl, turn: Turn) -> str:
-    takes_probs = repl.session.spec(turn.model).setting("probs") is not None
+def no_probs_message(context: CommandContext, turn: Turn) -> str:
+    takes_probs = context.spec(turn.model).setting("probs") is not None
     if not takes_probs:
         return f"{turn.model} records no probabilities"
     if turn.settings.get("num_beams", 1) > 1:

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from repl.core.suggest import nearest
 
 if TYPE_CHECKING:
-    from repl.app.evaluator import Repl
+    from repl.app.context import CommandContext
     from repl.core.results import Result
 
 
-Handler = Callable[["Repl", str], "str | Result | None"]
+Handler = Callable[["CommandContext", str], "str | Result | None"]
 
 
 @dataclass(frozen=True)

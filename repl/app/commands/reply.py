@@ -11,14 +11,14 @@ from repl.core.results import CommandError
 from repl.store.files import StorageError, write_atomic
 
 if TYPE_CHECKING:
-    from repl.app.evaluator import Repl
+    from repl.app.context import CommandContext
 
 SAVE_USAGE = "/save FILE [--force]"
 
 
-def last_reply(repl: Repl) -> str:
+def last_reply(context: CommandContext) -> str:
     """The text of the latest turn that answered."""
-    for turn in reversed(repl.session.turns):
+    for turn in reversed(context.session.turns):
         if turn.ok and turn.output:
             return turn.output
     raise CommandError("no reply yet: send a line to a model first")
@@ -29,12 +29,12 @@ def last_reply(repl: Repl) -> str:
     help="put the last reply on the clipboard (Ctrl-Y pastes it; OSC 52 reaches the terminal's)",
     confirms=True,
 )
-def copy_command(repl: Repl, args: str) -> str:
+def copy_command(context: CommandContext, args: str) -> str:
     split_arguments(args, "/copy", 0, 0)
-    text = last_reply(repl)
-    repl.renderer.copy(text)
+    text = last_reply(context)
+    context.evaluator.renderer.copy(text)
     kept = f"the last reply ({len(text)} characters) is on modelrepl's clipboard: Ctrl-Y pastes it at the prompt"
-    if repl.width() is not None:  # at a terminal OSC 52 was sent; whether the terminal takes it cannot be known
+    if context.width is not None:  # at a terminal OSC 52 was sent; whether the terminal takes it cannot be known
         kept += "; it was also offered to the terminal's clipboard (OSC 52), which some terminals ignore"
     return kept
 
@@ -45,14 +45,14 @@ def copy_command(repl: Repl, args: str) -> str:
     help="write the last reply to FILE (readable by you only); --force replaces an existing file",
     confirms=True,
 )
-def save_command(repl: Repl, args: str) -> str:
+def save_command(context: CommandContext, args: str) -> str:
     words = split_arguments(args, SAVE_USAGE, 1, 2)
     force = "--force" in words
     paths = [word for word in words if word != "--force"]
     if len(paths) != 1:
         raise CommandError(f"usage: {SAVE_USAGE}")
     path = Path(paths[0]).expanduser()
-    text = last_reply(repl)
+    text = last_reply(context)
     if path.is_dir():
         raise CommandError(f"{path} is a directory; name a file")
     if path.exists() and not force:

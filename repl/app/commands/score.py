@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from repl.app.commands.arguments import model_names, split_at_separator
+from repl.app.commands.arguments import named_or_current, split_at_separator
 from repl.app.commands.registry import command
 from repl.app.commands.tokens import shown_text
 from repl.core.plugin_host import PluginError
@@ -18,7 +18,7 @@ from repl.core.results import CommandError, Part, Result, Table
 from repl.core.text import one_line
 
 if TYPE_CHECKING:
-    from repl.app.evaluator import Repl
+    from repl.app.context import CommandContext
     from repl.core.session import Session
 
 SCORE_USAGE = '/score [NAME ... --] TEXT (a """ block: one text per line; seq2seq: INPUT => TARGET)'
@@ -31,17 +31,17 @@ LEAST_LIKELY_MARK = "<- least likely"
     help="log-likelihood of TEXT under each model: total, per token, perplexity; several texts are compared in "
     'one table: /score NAME ... -- """, then one text per line, then """',
 )
-def score_command(repl: Repl, args: str) -> Result:
+def score_command(context: CommandContext, args: str) -> Result:
     named, text = split_at_separator(args)
     if text is None:
         named, text = [], args
     texts = [line.strip() for line in text.splitlines() if line.strip()]
     if not texts:
         raise CommandError(f"nothing to score; usage: {SCORE_USAGE}")
-    names = model_names(repl.session, named) if named else repl.broadcast_to or [repl.session.active_spec().name]
+    names = named_or_current(context, named)
     for name in names:
-        repl.load(name)
-    records = [score_record(repl.session, name, line) for line in texts for name in names]
+        context.load(name)
+    records = [score_record(context.session, name, line) for line in texts for name in names]
     error = None
     if all("error" in record for record in records):
         error = "; ".join(dict.fromkeys(f"{record['model']}: {record['error']}" for record in records))

@@ -17,7 +17,7 @@ from repl.store import paths
 from repl.store.session_files import SUFFIX, SavedSession, SessionFileError, read, restore, save, session_path
 
 if TYPE_CHECKING:
-    from repl.app.evaluator import Repl
+    from repl.app.context import CommandContext
     from repl.app.replay import Replayed
 
 HISTORY_SHOWN = 10
@@ -120,11 +120,11 @@ def list_sessions(directory: Path) -> Result | str:
     help="save, open, list or replay sessions (turns, settings, context); save never replaces a saved "
     "session unless --force is given",
 )
-def session_command(repl: Repl, args: str) -> str | Result:
+def session_command(context: CommandContext, args: str) -> str | Result:
     words = split_arguments(args, SESSION_USAGE, 1, 3)
     action = words[0]
     if action == "save":
-        return save_session(repl, words[1:])
+        return save_session(context, words[1:])
     if len(words) > 2:
         raise CommandError(f"usage: {SESSION_USAGE}")
     target = words[1] if len(words) == 2 else None
@@ -137,35 +137,35 @@ def session_command(repl: Repl, args: str) -> str | Result:
         raise CommandError(f"usage: /session {action} NAME|PATH")
     if action == "replay":
         saved = read(session_path(target))
-        return replay_result(saved, replay(repl, saved))
+        return replay_result(saved, replay(context.evaluator, saved))
     try:
         saved = read(session_path(target))
-        notes = restore(repl.session, saved)
+        notes = restore(context.session, saved)
     except SessionFileError as exc:
         raise SessionFileError(f"{exc}; the current session is unchanged") from None
-    lines = [f"opened {saved.path}: {counted(len(saved.turns), 'turn')}, active model {repl.session.active}"]
+    lines = [f"opened {saved.path}: {counted(len(saved.turns), 'turn')}, active model {context.session.active}"]
     return "\n".join(lines + [f"note: {note}" for note in notes])
 
 
-def save_session(repl: Repl, words: list[str]) -> str:
+def save_session(context: CommandContext, words: list[str]) -> str:
     force = "--force" in words
     names = [word for word in words if word != "--force"]
     if len(names) > 1 or len(words) - len(names) > 1:
         raise CommandError("usage: /session save [NAME|PATH] [--force]")
     path = session_path(names[0] if names else time.strftime("session-%Y%m%d-%H%M%S"))
-    save(repl.session, path, overwrite=force)
-    return f"saved {counted(len(repl.session.turns), 'turn')} to {path}"
+    save(context.session, path, overwrite=force)
+    return f"saved {counted(len(context.session.turns), 'turn')} to {path}"
 
 
 @command("history", usage="[N]", help=f"the last N turns of this session (default {HISTORY_SHOWN})", instant=True)
-def history_command(repl: Repl, args: str) -> str | Result:
+def history_command(context: CommandContext, args: str) -> str | Result:
     words = split_arguments(args, "/history [N]", 0, 1)
     count = HISTORY_SHOWN
     if words:
         if not words[0].isdigit() or int(words[0]) < 1:
             raise CommandError(f"usage: /history [N], N a whole number of at least 1, not {words[0]!r}")
         count = int(words[0])
-    turns = repl.session.turns
+    turns = context.session.turns
     if not turns:
         return "no turns yet"
     first = max(len(turns) - count, 0)
@@ -179,9 +179,9 @@ def history_command(repl: Repl, args: str) -> str | Result:
 
 
 @command("clear", help="forget this session's turns, and with them the models' conversation context", confirms=True)
-def clear_command(repl: Repl, args: str) -> str:
+def clear_command(context: CommandContext, args: str) -> str:
     split_arguments(args, "/clear", 0, 0)
-    turns = repl.session.turns
+    turns = context.session.turns
     if not turns:
         return "no turns to clear"
     per_model = Counter(turn.model for turn in turns)  # the turns of every model go, not only the active one's
@@ -190,5 +190,5 @@ def clear_command(repl: Repl, args: str) -> str:
     else:
         whose = " (" + ", ".join(f"{model} {count}" for model, count in per_model.items()) + ")"
     cleared = counted(len(turns), "turn")
-    repl.session.clear()
+    context.session.clear()
     return f"cleared {cleared}{whose}; the next turn starts without context"

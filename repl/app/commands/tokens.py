@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from repl.app.commands.arguments import model_names, split_at_separator
+from repl.app.commands.arguments import named_or_current, split_at_separator
 from repl.app.commands.registry import command
 from repl.core.plugin_host import PluginError
 from repl.core.records import ModelError
@@ -19,7 +19,7 @@ from repl.core.results import CommandError, Part, Result, Table
 from repl.core.turn import tokenize
 
 if TYPE_CHECKING:
-    from repl.app.evaluator import Repl
+    from repl.app.context import CommandContext
 
 TOKENS_USAGE = "/tokens [NAME ... --] TEXT, or /tokens last [NAME]"
 LEGEND = "«…» special token, + added by the tokenizer or chat template (not typed)"
@@ -30,19 +30,19 @@ LEGEND = "«…» special token, + added by the tokenizer or chat template (not 
     usage="[NAME ... --] TEXT | last [NAME]",
     help="the tokens and ids each model sees for TEXT; `last`: the previous reply's ids and raw text",
 )
-def tokens_command(repl: Repl, args: str) -> Result:
+def tokens_command(context: CommandContext, args: str) -> Result:
     words = args.split()
     if not words:
         raise CommandError(f"usage: {TOKENS_USAGE}")
     if words[0] == "last":
-        return last_reply(repl, words[1:])
+        return last_reply(context, words[1:])
     named, text = split_at_separator(args)
     if text is None:
         named, text = [], args
     if not text:
         raise CommandError(f"nothing to tokenize after --; usage: {TOKENS_USAGE}")
-    names = model_names(repl.session, named) if named else repl.broadcast_to or [repl.session.active_spec().name]
-    records = [token_record(repl, name, text) for name in names]
+    names = named_or_current(context, named)
+    records = [token_record(context, name, text) for name in names]
     if all("error" in record for record in records):
         return Result(error="; ".join(f"{record['model']}: {record['error']}" for record in records))
     parts: list[Part] = []
@@ -53,11 +53,11 @@ def tokens_command(repl: Repl, args: str) -> Result:
     return Result(parts=parts[:-1], records=records)
 
 
-def token_record(repl: Repl, name: str, text: str) -> dict[str, Any]:
+def token_record(context: CommandContext, name: str, text: str) -> dict[str, Any]:
     """What one model's tokenizer makes of `text`, as the `--json` object; a failure is recorded."""
-    session = repl.session
+    session = context.session
     try:
-        model = repl.load(name)
+        model = context.load(name)
         encoding = tokenize(session, name, text)
     except (ModelError, PluginError) as exc:
         return {"model": name, "checkpoint": session.checkpoint_of(name), "error": str(exc)}
@@ -119,12 +119,12 @@ def shown_text(text: str) -> str:
     return shown_piece(text, False, False).replace(" ", "\u2423")
 
 
-def last_reply(repl: Repl, words: list[str]) -> Result:
+def last_reply(context: CommandContext, words: list[str]) -> Result:
     """The previous reply's generated ids and its decoding with special tokens kept."""
     if len(words) > 1:
         raise CommandError(f"usage: {TOKENS_USAGE}")
-    name = repl.session.spec(words[0]).name if words else None
-    replies = [turn for turn in repl.session.turns if turn.ok and (name is None or turn.model == name)]
+    name = context.spec(words[0]).name if words else None
+    replies = [turn for turn in context.session.turns if turn.ok and (name is None or turn.model == name)]
     if not replies:
         raise CommandError(f"no reply yet{f' from {name}' if name else ''}: send a line first")
     turn = replies[-1]
