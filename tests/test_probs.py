@@ -176,6 +176,17 @@ def test_seq2seq_scores_the_target_for_the_input_and_compares_texts_in_one_table
     assert len([row for row in one_fails.text.splitlines() if " gpt2 " in row]) == 2
 
 
+def test_score_on_a_model_whose_plugin_cannot_score_says_so_and_names_those_that_can(plugin_repl, tiny_checkpoints):
+    repl = plugin_repl("echo", "gpt2", active="echo", checkpoints={"gpt2": str(tiny_checkpoints["gpt2"])})
+
+    refused = repl.evaluate("/score echo shout -- hello world")
+    scored = repl.evaluate("/score echo gpt2 -- hello world")
+
+    assert refused.error == "echo, shout cannot score text (no score hook in plugin 'echo'); models that can: gpt2"
+    assert "echo" not in repl.session.loaded  # refused before loading anything
+    assert scored.ok and "echo (plain)\n  error: cannot score text (plugin 'echo' has no score hook)" in scored.text
+
+
 def test_modelrepl_score_writes_a_row_per_text_and_model(tiny_checkpoints, tmp_path, capsys):
     import csv
     import json

@@ -39,8 +39,17 @@ def score_command(context: CommandContext, args: str) -> Result:
     if not texts:
         raise CommandError(f"nothing to score; usage: {SCORE_USAGE}")
     names = named_or_current(context, named)
+    unable = [name for name in names if not can_score(context.session, name)]
+    if unable == names:
+        able = [name for name in context.model_names() if can_score(context.session, name)]
+        plugins = ", ".join(sorted({repr(context.spec(name).plugin) for name in unable}))
+        raise CommandError(
+            f"{', '.join(unable)} cannot score text (no score hook in plugin {plugins})"
+            + (f"; models that can: {', '.join(able)}" if able else "")
+        )
     for name in names:
-        context.load(name)
+        if name not in unable:
+            context.load(name)
     records = [score_record(context.session, name, line) for line in texts for name in names]
     error = None
     if all("error" in record for record in records):
@@ -88,10 +97,18 @@ METHODS = {
 }
 
 
+def can_score(session: Session, name: str) -> bool:
+    """Whether the model's plugin implements the `score` hook (it may still decline a model by returning None)."""
+    status = session.host.statuses.get(session.spec(name).plugin or "")
+    return status is not None and "score" in status.hooks
+
+
 def score_record(session: Session, name: str, text: str) -> dict[str, Any]:
     """One model's log-likelihood of `text` as the `--json` row; a failure is recorded as `error`."""
     spec = session.spec(name)
     record: dict[str, Any] = {"model": spec.name, "checkpoint": session.checkpoint_of(spec.name), "text": text}
+    if not can_score(session, spec.name):
+        return {**record, "error": f"cannot score text (plugin {spec.plugin!r} has no score hook)"}
     try:
         model = session.model(spec.name)
         record["checkpoint"] = model.checkpoint
@@ -99,7 +116,7 @@ def score_record(session: Session, name: str, text: str) -> dict[str, Any]:
             spec.plugin, "score", model=model, text=text, settings=dict(session.settings_of(spec.name))
         )
         if answer is None:
-            raise ModelError(f"{spec.name} cannot score text (its plugin has no score hook)")
+            raise ModelError(f"cannot score text (plugin {spec.plugin!r} does not score it)")
         score = session.host.expect(spec.plugin, "score", answer, Score)
     except (ModelError, PluginError) as exc:
         return {**record, "error": one_line(str(exc))}
