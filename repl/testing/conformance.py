@@ -136,7 +136,8 @@ class _Checker:
         long_inputs: dict[str, str],
         settings: dict[str, Any],
     ):
-        self.checkpoints = {model: str(path) for model, path in checkpoints.items()}
+        # Directories made absolute: the commands are checked from a scratch directory.
+        self.checkpoints = {model: _absolute(path) for model, path in checkpoints.items()}
         self.samples = samples
         self.long_inputs = long_inputs
         self.settings = settings
@@ -471,6 +472,11 @@ class _Checker:
             printed = repl.renderer.err.getvalue() + repl.renderer.out.getvalue()
             fine = not wrong and "Traceback" not in printed
             self.record(check, fine, "; ".join(wrong) or "a traceback was printed", name)
+
+
+def _absolute(checkpoint: str | Path) -> str:
+    """A checkpoint directory as an absolute path; a hub id as it is."""
+    return str(Path(checkpoint).resolve()) if Path(checkpoint).exists() else str(checkpoint)
 
 
 def _positions(loaded: LoadedModel) -> int | None:
