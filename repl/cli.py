@@ -86,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser.add_argument(
         "--repeat", type=int, default=1, metavar="N", help="time each run N times after a warm-up"
     )
+    compare_parser.add_argument(
+        "--layout",
+        choices=("table", "columns"),
+        default="table",
+        help="columns: on a terminal, each prompt's replies stream side by side before the table",
+    )
+    board_parser = commands.add_parser(
+        "leaderboard", help="the arena's ratings (Bradley-Terry, Elo scale) with 95%% intervals, from the votes"
+    )
+    # Its own dest: the top-level --json's default would otherwise be overwritten by this one's.
+    board_parser.add_argument("--json", dest="json_board", action="store_true", help="one JSON object per entrant")
+    board_parser.add_argument("--since", metavar="YYYY-MM-DD", help="only the votes cast on or after this day")
+    board_parser.add_argument("--models", nargs="+", default=[], metavar="NAME", help="only battles between these")
     score_parser = commands.add_parser("score", help="log-likelihood of texts under several models, as a table")
     _add_model_options(score_parser)
     score_parser.add_argument(
@@ -160,6 +173,8 @@ def build_session(args: argparse.Namespace, config: config_module.Config):
     chosen = args.model[0][0] if args.model else config_module.default_model(config, host)
     session = Session(host, options, active=chosen)
     config_module.apply_model_settings(config, session)
+    session.set_compare("compare_run", config.compare_run)
+    session.set_compare("compare_layout", config.compare_layout)
     for name, checkpoint in args.model:
         session.spec(name)  # a NAME@TAG copy exists from now on: /models lists it before its first use
         if checkpoint:
@@ -219,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             Repl(Session(host), renderer)  # runs the start-up hooks, where most plugin faults show
             renderer.show(Result(parts=[plugins_table(host)]))
             return EXIT_OK
+        if args.command == "leaderboard":
+            return _leaderboard_command(args)
         session = build_session(args, config)
         if args.command == "models":
             from repl.app.evaluator import Repl
@@ -231,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "compare":
             from repl.batch.compare import compare_cli
 
-            return compare_cli(build_evaluator(args, config, session), args)
+            return compare_cli(build_evaluator(args, config, session, _compare_renderer(args)), args)
         if args.command == "score":
             from repl.batch.score import score_cli
 
@@ -243,6 +260,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.write("interrupted\n")
         return EXIT_INTERRUPTED
+
+
+def _leaderboard_command(args: argparse.Namespace) -> int:
+    from repl.app.leaderboard import leaderboard_result, parse_since
+    from repl.core.results import CommandError
+    from repl.terminal.renderer import Renderer
+
+    try:
+        since = parse_since(args.since) if args.since else None
+    except CommandError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    renderer = Renderer(json_mode=args.json or args.json_board, terminal=sys.stdout.isatty())
+    renderer.show(leaderboard_result(since, args.models))
+    return EXIT_OK
 
 
 def _config_command(action: str, config: config_module.Config) -> int:
@@ -262,12 +294,22 @@ def _config_command(action: str, config: config_module.Config) -> int:
     return EXIT_OK
 
 
+def _compare_renderer(args: argparse.Namespace):
+    """`modelrepl compare --layout columns` at a terminal draws its columns there; otherwise the default."""
+    if args.layout != "columns" or not sys.stdout.isatty():
+        return None
+    from repl.terminal.renderer import Renderer, colour_wanted
+
+    return Renderer(terminal=True, colour=colour_wanted(sys.stdout))
+
+
 def build_evaluator(args: argparse.Namespace, config: config_module.Config, session, renderer=None):
     """The one evaluator every mode runs lines through: the REPL, -e and piped lines, `compare` and `score`."""
     from repl.app.evaluator import Repl
     from repl.terminal.renderer import Renderer
 
     repl = Repl(session, renderer or Renderer(), debug=args.debug)
+    repl.arena_default = list(config.arena) or list(dict.fromkeys(name for name, _ in args.model))
     if config.log and not args.no_log:
         from repl.store.paths import transcript_file
         from repl.store.transcript import Transcript

@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from repl.app.arena import Arena, battle
 from repl.app.commands import BUILTIN_MODULES
 from repl.app.commands.registry import CommandRegistry
 from repl.app.comparison import compare_result
@@ -40,6 +41,8 @@ class Repl:
         self.debug = debug
         self.show_stats = False
         self.broadcast_to: list[str] | None = None
+        self.arena: Arena | None = None  # while on, every line is a blind battle (`repl.app.arena`)
+        self.arena_default: list[str] = []  # the entrants of a bare /arena: the config's list or the models named
         self.transcript: Transcript | None = None
         self.warm_start: Preloader | None = None
         self.commands = CommandRegistry()
@@ -150,7 +153,9 @@ class Repl:
         return f"unknown command /{name}" + (f"; did you mean /{hint}?" if hint else "; try /help")
 
     def send(self, text: str) -> Result:
-        """A model line: to the active model, or to every model in broadcast mode."""
+        """A model line: to the active model, to every model in broadcast mode, or to two in the arena."""
+        if self.arena is not None:
+            return battle(self, self.arena, text)
         return self.send_to(self.broadcast_to or [self.session.active_spec().name], text)
 
     def send_to(self, names: list[str], text: str) -> Result:
@@ -268,6 +273,9 @@ class Repl:
     def toolbar_facts(self) -> dict[str, Any]:
         """What the bottom toolbar shows: active model, device, dtype, main settings, last turn."""
         facts: dict[str, Any] = {}
+        if self.arena is not None:  # nothing about any model: it could tell A from B
+            arena = self.arena
+            return {"arena": len(arena.entrants), "votes": arena.votes, "vote": arena.waiting is not None}
         if self.session.active is None:
             return facts
         spec = self.session.active_spec()

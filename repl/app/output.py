@@ -39,6 +39,32 @@ class LiveTurn(Protocol):
         """The turn is over: `show` will not draw again what was shown live."""
 
 
+class ColumnTurn(LiveTurn, Protocol):
+    def done(self, turn: Turn, shared: bool = False) -> None:  # type: ignore[override]
+        """The turn is over; `shared`: it ran at once with another model on its device (its figures say so)."""
+
+
+class LiveColumns(Protocol):
+    """Several turns of one comparison at once, one column each (`repl.app.comparison`).
+
+    Entered by the thread that waits for the models, which calls `draw` now
+    and then; the models' threads feed their `column`.
+    """
+
+    def __enter__(self) -> LiveColumns: ...
+
+    def __exit__(self, *exc_info: Any) -> None: ...
+
+    def column(self, index: int, render: str = "raw", drawn_by_plugin: bool = False) -> ColumnTurn:
+        """Where model `index`'s turn goes; `render` and `drawn_by_plugin` as for `Output.live_turn`."""
+
+    def draw(self) -> None:
+        """Bring the columns on the screen up to date."""
+
+    def not_run(self, index: int) -> None:
+        """Model `index` never started (Ctrl-C came first)."""
+
+
 class Output(Protocol):
     # Whether streamed text and progress are shown as they come; False for JSON lines, which hold only results.
     live: bool
@@ -60,6 +86,12 @@ class Output(Protocol):
 
         `render` is the model's setting (markdown or raw); `drawn_by_plugin`
         says its plugin draws its finished replies (`render_reply`).
+        """
+
+    def columns(self, heads: list[tuple[str, str]], hidden: bool = False) -> LiveColumns | None:
+        """Live columns for a comparison, titled by (name, detail) pairs; None where they cannot be drawn.
+
+        `hidden` (the arena) keeps figures, notes and drawings out of them.
         """
 
     def notice(self, message: str) -> None:

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from repl.app.comparison import STATS_HEADERS
+from repl.app.comparison import STATS_HEADERS, run_comparison
 from repl.batch.runner import run_batch
 from repl.core.exit_status import EXIT_USAGE
 from repl.core.results import Table, Turn
@@ -39,8 +39,18 @@ def compare_cli(repl: Repl, args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: --repeat takes a whole number of at least 1, not {args.repeat}\n")
         return EXIT_USAGE
 
+    names = list(dict.fromkeys(repl.session.spec(name).name for name, _ in args.model))
+    shown: dict[tuple[int, str], Turn] = {}
+
     def make_row(index: int, prompt: str, name: str, failed: list[Turn] | None) -> dict[str, Any]:
-        return row_record(index, prompt, failed or timed_runs(repl, name, prompt, args.repeat))
+        if failed:
+            return row_record(index, prompt, failed)
+        if args.layout == "columns" and name == names[0]:
+            shown.update(((index, turn.model), turn) for turn in show_in_columns(repl, prompt))
+        streamed = shown.pop((index, name), None)
+        if streamed is not None and args.repeat == 1:
+            return row_record(index, prompt, [streamed])
+        return row_record(index, prompt, timed_runs(repl, name, prompt, args.repeat))
 
     return run_batch(
         repl,
@@ -52,6 +62,22 @@ def compare_cli(repl: Repl, args: argparse.Namespace) -> int:
         make_row=make_row,
         table=rows_table,
     )
+
+
+def show_in_columns(repl: Repl, prompt: str) -> list[Turn]:
+    """One prompt on every loaded model, streamed side by side (one model after another, for honest timings).
+
+    Only where the output draws columns (a terminal wide enough); elsewhere no turn is run here.
+    """
+    names = [name for name in repl.session.loaded]
+    if len(names) < 2 or repl.renderer.columns([(name, "") for name in names]) is None:
+        return []
+    repl.session.compare.update(compare_run="sequential", compare_layout="columns")
+    repl.renderer.notice(prompt)
+    turns, _ = run_comparison(repl, names, prompt)
+    if any(turn is None for turn in turns):
+        raise KeyboardInterrupt  # Ctrl-C stopped the comparison: the batch stops as it does between rows
+    return [turn for turn in turns if turn is not None]
 
 
 def timed_runs(repl: Repl, name: str, prompt: str, repeat: int) -> list[Turn]:

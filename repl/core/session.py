@@ -59,6 +59,8 @@ class Session:
         # Per model, the number of turns there were when its `context` was last turned on, or it
         # loaded another checkpoint: the conversation it is given starts there.
         self.context_from: dict[str, int] = {}
+        # How comparisons run and are laid out: one value for every model (`COMPARE_SETTINGS`).
+        self.compare: dict[str, Any] = {s.name: s.default for s in settings_module.COMPARE_SETTINGS}
         self.active = self._default_active(active)
 
     def _default_active(self, wanted: str | None) -> str | None:
@@ -291,6 +293,13 @@ class Session:
             self.context_from[spec.name] = len(self.turns)
         self.settings[spec.name] = updated
         return warning
+
+    def set_compare(self, key: str, value: Any) -> None:
+        """Change a comparison setting; ValueError if refused."""
+        setting = settings_module.compare_setting(key)
+        if setting is None:
+            raise ValueError(f"{key!r} is no comparison setting")
+        self.compare[key] = setting.parse(value) if isinstance(value, str) else setting.check(value)
 
     def set_everywhere(self, key: str, value: Any) -> list[str]:
         """Change a setting on every model that takes it (``--set KEY=VALUE`` without a model)."""

@@ -48,6 +48,30 @@ def render_setting(spec: ModelSpec) -> Setting:
     )
 
 
+# Settings of every comparison (/compare, broadcast, /retry NAME NAME ..., /arena) rather than of one model.
+COMPARE_SETTINGS = (
+    Setting(
+        "compare_run",
+        str,
+        "auto",
+        "auto: models on different devices answer at once, those sharing one in turn; "
+        "parallel: all at once (timings on a shared device marked shared); sequential: in turn",
+        choices=("auto", "parallel", "sequential"),
+    ),
+    Setting(
+        "compare_layout",
+        str,
+        "columns",
+        "columns: replies side by side as they stream (on a terminal wide enough); blocks: when they are done",
+        choices=("columns", "blocks"),
+    ),
+)
+
+
+def compare_setting(name: str) -> Setting | None:
+    return next((s for s in COMPARE_SETTINGS if s.name == name), None)
+
+
 def all_settings(spec: ModelSpec) -> tuple[Setting, ...]:
     return REPL_SETTINGS + (render_setting(spec),) + spec.settings
 

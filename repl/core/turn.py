@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import logging
 import signal
@@ -43,6 +44,32 @@ def cancel_on_interrupt(control: RunControl) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def cancel_all_on_interrupt(cancel: threading.Event, threads: Callable[[], list[threading.Thread]]) -> Iterator[None]:
+    """While several turns run in `threads()`, a first Ctrl-C asks every one to stop after its current step.
+
+    A second Ctrl-C raises KeyboardInterrupt in each of those threads, as
+    `cancel_on_interrupt` does in the main thread, for a plugin that never
+    checks the flag: the turn keeps what it had streamed.
+    """
+
+    def on_interrupt(signum, frame):
+        if not cancel.is_set():
+            cancel.set()
+            return
+        for thread in threads():
+            if thread.is_alive() and thread.ident is not None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(thread.ident), ctypes.py_object(KeyboardInterrupt)
+                )
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def tokenize(session: Session, name: str, text: str) -> Encoding:
     """What the named model's tokenizer feeds it for `text` (loading the model if needed)."""
     spec = session.spec(name)
@@ -67,6 +94,7 @@ def run_turn(
     write: Callable[[str], None] | None = None,
     aside: Callable[[str], None] | None = None,
     notify: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Turn:
     """Send `text` to a model and record the turn; never raises for the model's failures.
 
@@ -74,12 +102,16 @@ def run_turn(
     `aside` streamed text shown apart from the reply (a model's reasoning);
     `notify` then receives the notices about the input (truncation, context
     trimmed) before the model runs, so that they come ahead of the reply.
+    `cancel`, when given, is the flag that stops this turn: several turns
+    running at once share one (see `cancel_all_on_interrupt`).
     """
     spec = session.spec(name)
     settings = dict(session.settings_of(spec.name))
     turn = Turn(model=spec.name, checkpoint=session.checkpoint_of(spec.name), input=text, settings=settings)
     streaming = bool(settings.get("stream"))
     control = RunControl(stream=write if streaming else None, aside=aside if streaming else None)
+    if cancel is not None:
+        control.cancel_event = cancel
     started = model = None
     try:
         model = session.model(spec.name)

@@ -30,6 +30,9 @@ history_size = 1000          # lines of input history kept
 log = true                   # append every turn to the transcript
 # system = "Answer briefly."  # system prompt of every model that takes one (chat)
 preload = true               # load the active model in the background while you type the first line
+# compare_run = "auto"       # auto: models on different devices answer at once; parallel; sequential
+# compare_layout = "columns" # columns: replies side by side as they stream; blocks: when they are done
+# arena = ["gpt2", "mt0"]    # the models a bare /arena pits against each other, two at a time
 
 [models.gpt2]                # per model: checkpoint and any /set setting
 checkpoint = "openai-community/gpt2"
@@ -57,6 +60,9 @@ class Config:
     max_memory: tuple[tuple[str, str], ...] = ()
     offload_dir: str | None = None
     preload: bool = True
+    compare_run: str = "auto"
+    compare_layout: str = "columns"
+    arena: tuple[str, ...] = ()
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -71,6 +77,9 @@ _TOP_LEVEL = {
     "max_memory": (dict, 'a table of DEVICE = SIZE, e.g. { cpu = "30GiB" }'),
     "offload_dir": (str, "a directory"),
     "preload": (bool, "true or false"),
+    "compare_run": (str, "one of auto, parallel, sequential"),
+    "compare_layout": (str, "one of columns, blocks"),
+    "arena": (list, "a list of model names"),
     "models": (dict, "a table of [models.NAME] tables"),
 }
 
@@ -103,6 +112,9 @@ def _check(file: Path, data: dict[str, Any]) -> Config:
             or (key == "device" and value not in DEVICES)
             or (key == "dtype" and value not in DTYPES)
             or (key == "history_size" and not 0 <= value <= 1_000_000)
+            or (key == "compare_run" and value not in ("auto", "parallel", "sequential"))
+            or (key == "compare_layout" and value not in ("columns", "blocks"))
+            or (key == "arena" and not all(isinstance(name, str) and name for name in value))
         ):
             raise ConfigError(f"{file}: {key} = {value!r} is not allowed; it takes {allowed}")
     for name, table in data.get("models", {}).items():
@@ -128,6 +140,8 @@ def _check(file: Path, data: dict[str, Any]) -> Config:
             ) from None
     if "max_memory" in data:
         data = {**data, "max_memory": tuple(limits)}
+    if "arena" in data:
+        data = {**data, "arena": tuple(data["arena"])}
     return Config(path=file, **data)
 
 
@@ -183,7 +197,19 @@ def show(config: Config, default_model: str | None = None) -> str:
     """
     head = f"# {config.path}" if config.path else f"# no config file ({paths.config_file()}): the defaults are in force"
     lines = [head]
-    shown = ("default_model", "device", "dtype", "stream", "history_size", "log", "system", "offload_dir", "preload")
+    shown = (
+        "default_model",
+        "device",
+        "dtype",
+        "stream",
+        "history_size",
+        "log",
+        "system",
+        "offload_dir",
+        "preload",
+        "compare_run",
+        "compare_layout",
+    )
     for key in shown:
         value = getattr(config, key)
         if key == "default_model" and value is None:
@@ -193,6 +219,8 @@ def show(config: Config, default_model: str | None = None) -> str:
     if config.max_memory:
         limits = ", ".join(f"{_toml_value(device)} = {_toml_value(size)}" for device, size in config.max_memory)
         lines.append(f"max_memory = {{ {limits} }}")
+    if config.arena:
+        lines.append(f"arena = [{', '.join(_toml_value(name) for name in config.arena)}]")
     for name, table in config.models.items():
         lines.append(f"\n[models.{name}]")
         lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]

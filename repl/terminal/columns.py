@@ -25,16 +25,22 @@ Widths count terminal cells: CJK characters and most emoji take two.
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from repl.core.layout import MIN_COLUMN_WIDTH, cells, wrap
+from repl.core.results import shown_reply
 from repl.core.units import rate, seconds
 
+if TYPE_CHECKING:
+    from repl.core.results import Turn
+
 MAX_COLUMNS = 4
+_SGR = re.compile(r"\x1b\[[0-9;]*m")
 SEPARATOR = " │ "
 RULE_SEPARATOR = "─┼─"
 RULE = "─"
@@ -141,10 +147,6 @@ class Column:
     def row(self, index: int) -> Row:
         return self.rows[index] if index < len(self.rows) else self.open
 
-    def final_count(self) -> int:
-        """How many of its rows will not change again."""
-        return self.count() if self.state == "done" else len(self.rows)
-
     def _wrap_open(self, width: int) -> None:
         """Move every wrapped row of the open line but the last (still growing) to the final rows."""
         line = self.open
@@ -236,6 +238,19 @@ class ColumnsView:
             column.footer = list(footer)
             self._find_parting()
 
+    def repaint(self, index: int, lines: Sequence[str]) -> None:
+        """Put a finished reply drawn elsewhere (markdown, a plugin's drawing) in place of its plain rows.
+
+        `lines` carry their own escapes and take at most the column's width.
+        """
+        with self.lock:
+            column = self.columns[index]
+            rows = column.rows
+            at = next((i for i, row in enumerate(rows) if row.kind == "reply"), len(rows))
+            kept = [row for row in rows if row.kind != "reply"]
+            column.rows = kept[:at] + [Row("painted", line) for line in lines] + kept[at:]
+            self._marked.pop(index, None)
+
     def set_footer(self, index: int, footer: Sequence[str]) -> None:
         with self.lock:
             self.columns[index].footer = list(footer)
@@ -268,8 +283,10 @@ class ColumnsView:
 
     def final_rows(self) -> int:
         """Frame rows from the top that will not change again."""
-        final = min(column.final_count() for column in self.columns)
-        return self.HEADER_ROWS + min(final, self.body_height())
+        body = self.body_height()
+        # A column that is done changes no more, down to the frame's last row (blank below its reply).
+        final = min(body if column.state == "done" else len(column.rows) for column in self.columns)
+        return self.HEADER_ROWS + min(final, body)
 
     def rows(self, top: int = 0, limit: int | None = None) -> list[str]:
         """Frame rows from `top`, as lines with their escapes; with `limit`, at most that many.
@@ -366,7 +383,7 @@ class ColumnsView:
     def _join(self, cells_: list[list[tuple[str, str]]]) -> str:
         padded = []
         for fragments in cells_:
-            used = sum(cells(text) for _, text in fragments)
+            used = sum(cells(_SGR.sub("", text) if kind == "painted" else text) for kind, text in fragments)
             padded.append(fragments + [("", " " * (self.width - used))])
         fragments = _joined(padded, ("rule", SEPARATOR))
         while fragments and not fragments[-1][1].strip():
@@ -466,3 +483,115 @@ def _move(rows: int) -> str:
     if rows > 0:
         return f"\x1b[{rows}B"
     return f"\x1b[{-rows}A" if rows < 0 else ""
+
+
+class ColumnsOnScreen:
+    """Comparison turns shown as live columns: `column(i)` is where model i's turn streams.
+
+    Used as a context manager by the thread that waits for the models; leaving
+    it prints the rest of the frame. `hidden` (the arena) keeps every figure
+    and note out of the columns, as those could tell the models apart.
+    """
+
+    def __init__(
+        self,
+        heads: Sequence[tuple[str, str]],
+        out: IO[str],
+        width: int,
+        screen_rows: int,
+        colour: bool,
+        hidden: bool = False,
+        drawn_by_plugin: Callable[[Turn, int, bool], str | None] | None = None,
+    ):
+        self.view = ColumnsView(heads, width, colour)
+        self.live = LiveColumns(self.view, out, screen_rows)
+        self.colour = colour
+        self.hidden = hidden
+        self.drawn_by_plugin = drawn_by_plugin
+
+    def __enter__(self) -> ColumnsOnScreen:
+        self.live.draw()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.live.close()
+
+    def column(self, index: int, render: str = "raw", drawn_by_plugin: bool = False) -> ColumnFeed:
+        """Where model `index`'s turn goes; `render` and `drawn_by_plugin` as for a turn of its own.
+
+        In the arena every reply stays plain: a markdown or a plugin's drawing would tell the models apart.
+        """
+        drawn = not self.hidden
+        return ColumnFeed(self, index, markdown=drawn and render == "markdown", plugin=drawn and drawn_by_plugin)
+
+    def draw(self) -> None:
+        self.live.draw()
+
+    def not_run(self, index: int) -> None:
+        """A model whose turn never started (Ctrl-C came first)."""
+        self.view.finish(index, ["not run"])
+
+
+class ColumnFeed:
+    """One model's turn as it reaches its column: streamed text, early notes, then the finished turn."""
+
+    def __init__(self, screen: ColumnsOnScreen, index: int, markdown: bool = False, plugin: bool = False):
+        self.screen = screen
+        self.index = index
+        self.markdown = markdown
+        self.plugin = plugin
+        self.streaming = True  # as the output port's live turns say: streamed text is shown as it comes
+        self.shown = False  # whether any text streamed: a turn that streamed nothing is shown whole when done
+
+    def stream(self, text: str) -> None:
+        self.shown = True
+        self.screen.view.add(self.index, text)
+
+    def aside(self, text: str) -> None:
+        self.shown = True
+        self.screen.view.add(self.index, text, "aside")
+
+    def notice(self, message: str) -> None:
+        if not self.screen.hidden:
+            self.screen.view.add(self.index, f"note: {message}\n", "note")
+
+    def done(self, turn: Turn, shared: bool = False) -> None:
+        view = self.screen.view
+        reasoning = turn.data.get("reasoning")
+        if not self.shown and not turn.error:
+            if isinstance(reasoning, str) and reasoning:
+                view.add(self.index, reasoning + "\n", "aside")
+            view.add(self.index, shown_reply(turn))
+        if not turn.error and (self.markdown or self.plugin) and self.screen.live.top <= view.HEADER_ROWS:
+            # Drawn now that it is whole, while none of its rows has scrolled away: streamed, it stayed plain.
+            painted = self._painted(turn)
+            if painted is not None:
+                view.repaint(self.index, painted)
+        if self.screen.hidden:
+            ended = "stopped" if turn.stats.stop_reason == "cancelled" else "done"
+            view.finish(self.index, [ended], turn.error and "error (its message comes with the names)")
+            return
+        stats = turn.stats
+        counted = turn.data.get("reasoning_tokens")
+        footer = stats_footer(
+            stats.ttft,
+            stats.new_tokens,
+            stats.tokens_per_s,
+            stats.stop_reason,
+            counted if isinstance(counted, int) else None,
+            shared,
+        )
+        view.finish(self.index, ["error"] if turn.error else footer, turn.error and f"error: {turn.error}")
+
+    def _painted(self, turn: Turn) -> list[str] | None:
+        """The reply as its plugin draws it, or as markdown; None where neither applies or the drawing fails."""
+        width, colour = self.screen.view.width, self.screen.colour
+        if self.plugin and self.screen.drawn_by_plugin is not None:
+            drawing = self.screen.drawn_by_plugin(turn, width, colour)
+            if drawing is not None and all(cells(_SGR.sub("", line)) <= width for line in drawing.splitlines()):
+                return drawing.splitlines()
+        if self.markdown:
+            from repl.terminal.markdown import markdown_lines
+
+            return [line.rstrip() for line in markdown_lines(shown_reply(turn), width, colour)]
+        return None

@@ -6,6 +6,8 @@ with `enable_open_in_editor`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prompt_toolkit.application import get_app
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.key_binding import KeyBindings
@@ -18,8 +20,22 @@ def _inside_block() -> bool:
     return block_is_open(get_app().current_buffer.text)
 
 
-def key_bindings() -> KeyBindings:
+# At the arena's vote prompt, one key votes: a, b, t (a tie) or n (both bad).
+VOTE_KEYS = {"a": "a", "b": "b", "t": "tie", "n": "bad"}
+
+
+def key_bindings(voting: Callable[[], bool] = lambda: False) -> KeyBindings:
+    """The prompt's keys; `voting` says whether the arena waits for a vote (then a, b, t and n vote at once)."""
     bindings = KeyBindings()
+    awaiting_vote = Condition(lambda: voting() and not get_app().current_buffer.text)
+
+    for key, verdict in VOTE_KEYS.items():
+
+        @bindings.add(key, filter=awaiting_vote)
+        def _vote(event, verdict=verdict):
+            """One key votes, as `/vote` would."""
+            event.current_buffer.text = f"/vote {verdict}"
+            event.current_buffer.validate_and_handle()
 
     @bindings.add("escape", "enter")
     def _newline(event):

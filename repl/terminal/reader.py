@@ -80,7 +80,7 @@ class TerminalReader:
             auto_suggest=AutoSuggestFromHistory(),
             completer=ReplCompleter(repl),
             complete_while_typing=False,
-            key_bindings=key_bindings(),
+            key_bindings=key_bindings(lambda: repl.arena is not None and repl.arena.waiting is not None),
             bottom_toolbar=toolbar(repl),
             prompt_continuation=CONTINUATION,
             enable_open_in_editor=True,
@@ -100,6 +100,9 @@ class TerminalReader:
 
     def prompt_text(self) -> FormattedText:
         """`gpt2> `, or `gpt2+bert> ` while every line goes to several models."""
+        arena = self.repl.arena
+        if arena is not None:  # never a model's name, which would tell A from B
+            return FormattedText([("class:prompt.model", "vote a/b/t/n" if arena.waiting else "arena"), ("", "> ")])
         names = self.repl.broadcast_to or [self.repl.session.active or "modelrepl"]
         return FormattedText([("class:prompt.model", "+".join(names)), ("", "> ")])
 

@@ -35,6 +35,7 @@ STYLE_RULES = {
 
 if TYPE_CHECKING:
     from repl.core.results import Result, Stats, Turn
+    from repl.terminal.columns import ColumnsOnScreen
 
 
 def stats_line(stats: Stats) -> str:
@@ -225,6 +226,19 @@ class Renderer:
         """Put `text` on the prompt's clipboard (Ctrl-Y pastes it) and on the terminal's."""
         self.clipboard.set_text(text)
         self.copy_to_terminal(text)
+
+    def columns(self, heads: list[tuple[str, str]], hidden: bool = False) -> ColumnsOnScreen | None:
+        """Live columns for a comparison, one per (title, detail); None where they cannot be drawn.
+
+        They need a terminal (not JSON lines, not a file) wide enough for every column.
+        """
+        from repl.terminal.columns import ColumnsOnScreen, fits
+
+        width = self.width()
+        if self.json_mode or width is None or not fits(len(heads), width):
+            return None
+        rows = shutil.get_terminal_size((DEFAULT_WIDTH, 24)).lines
+        return ColumnsOnScreen(heads, self.out, width, rows, self.colour, hidden, self.drawn_by_plugin)
 
     def copy_to_terminal(self, text: str) -> None:
         """Put `text` on the terminal's clipboard with the OSC 52 escape, which also works over SSH."""

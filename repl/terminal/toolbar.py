@@ -28,6 +28,8 @@ def toolbar_text(facts: dict[str, Any], width: int) -> str:
     """The toolbar for `facts` (see `Repl.toolbar_facts`) in at most `width` columns."""
     if not facts:
         return " no model "
+    if "arena" in facts:
+        return arena_text(facts, width)
     facts = dict(facts)
     model, device, last = facts.pop("model"), facts.pop("device"), facts.pop("last", None)
     essential = [f"{model} on {device}" if device else f"{model} (not loaded)"]
@@ -41,6 +43,17 @@ def toolbar_text(facts: dict[str, Any], width: int) -> str:
         if cells(text + SEPARATOR + part) + 1 > width:
             break
         text += SEPARATOR + part
+    return text + " "
+
+
+def arena_text(facts: dict[str, Any], width: int) -> str:
+    """The arena's state, and never a model's name or figures."""
+    parts = [f"arena: {facts['arena']} models", f"{facts['votes']} vote{'s' if facts['votes'] != 1 else ''}"]
+    parts.append("vote: a, b, t (tie), n (both bad)" if facts["vote"] else "type a line: two models answer as A and B")
+    text = " " + SEPARATOR.join(parts)
+    while cells(text) + 1 > width and len(parts) > 1:
+        parts.pop(1)
+        text = " " + SEPARATOR.join(parts)
     return text + " "
 
 

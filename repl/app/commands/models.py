@@ -68,6 +68,13 @@ def unload_command(context: CommandContext, args: str) -> str:
     confirms=True,
 )
 def set_command(context: CommandContext, args: str) -> str:
+    if settings_module.compare_setting(args.split(" ", 1)[0]) is not None:
+        key, value = split_arguments(args, "/set KEY VALUE", 2, 2)
+        try:
+            context.session.set_compare(key, value)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        return f"every comparison: {key} = {context.session.compare[key]}"
     spec = context.spec()
     key, _, rest = args.strip().partition(" ")
     setting = settings_module.find_setting(spec, key)
@@ -98,6 +105,7 @@ def show_command(context: CommandContext, args: str) -> Result:
             f"{spec.name} ({spec.family}, {context.session.checkpoint_of(spec.name)})",
             Table(("setting", "value", "meaning"), rows),
             f"stats after each reply: {'on' if context.evaluator.show_stats else 'off'}",
+            "comparisons: " + ", ".join(f"{key} = {value}" for key, value in context.session.compare.items()),
         ]
     )
 
