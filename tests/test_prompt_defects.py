@@ -262,7 +262,8 @@ def test_a_misspelt_setting_gets_a_did_you_mean(builtin_repl):
     assert remote_like.startswith("'temperature' does not apply to bert (masked); it takes:")  # another model's
 
 
-def test_on_off_commands_alone_report_their_state_on_stdout(builtin_repl, repl_driver, capsys):
+def test_on_off_commands_alone_report_their_state_on_stdout(builtin_repl, repl_driver, capsys, monkeypatch):
+    monkeypatch.setenv("MODELREPL_PLUGINS", "gpt2")  # stderr holds only what the commands said
     drive = repl_driver(builtin_repl(active="gpt2")).lines("/context", "/context on", "/context", "/stats")
     assert [result.text for result in drive.results] == [
         "gpt2: context off",
@@ -371,3 +372,153 @@ def test_clear_and_history_say_whose_turns_in_plain_quotes(builtin_repl, repl_dr
 def test_loading_a_directory_that_does_not_exist_says_only_that(builtin_repl, repl_driver, tmp_path):
     drive = repl_driver(builtin_repl(active="gpt2")).lines(f"/load gpt2 {tmp_path}/nope")
     assert drive.stderr == f"error: checkpoint directory '{tmp_path}/nope' does not exist\n"
+
+
+# -- at a terminal: what the screen shows ------------------------------------------------------------------------------
+
+WIDTHS = [60, 80, 100]
+LONG_LINE = (
+    "Springfield is the capital of Illinois, while Chicago, on the shore of Lake Michigan, is its largest city "
+    "and one of the busiest transport hubs of the whole United States of America, famous for its architecture"
+)
+
+
+def screen(width: int, args: list[str], lines: list[str], home, **env: str) -> list[str]:
+    """Every line modelrepl left on a terminal `width` columns wide (scrollback first), after typing `lines`.
+
+    The pseudo-terminal is `width` columns wide; the emulator reading it back is much wider, so that a line
+    modelrepl wrote too long shows as one, instead of being wrapped as a terminal would.
+    """
+    import pexpect
+    import pyte
+
+    environment = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+        "PYTHONPATH": os.getcwd(),
+        "NO_COLOR": "1",
+        **env,
+    }
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "repl", *args, "--no-log", "--no-preload"],
+        env=environment,
+        encoding="utf-8",
+        timeout=120,
+        dimensions=(40, width),
+    )
+    written: list[str] = []
+
+    def settle(quiet: float = 1.5) -> None:
+        while True:
+            try:
+                written.append(child.read_nonblocking(65536, timeout=quiet))
+            except pexpect.TIMEOUT:
+                return
+
+    try:
+        settle()
+        for line in lines:
+            child.send(line + "\r")
+            settle()
+        child.sendcontrol("d")
+        child.expect(pexpect.EOF, timeout=60)
+        written.append(child.before or "")
+    finally:
+        if child.isalive():
+            child.kill(9)
+    wide = width + 100
+    emulator = pyte.HistoryScreen(wide, 40, history=100_000)
+    pyte.Stream(emulator).feed("".join(written))
+    rows = ["".join(line[x].data for x in range(wide)) for line in emulator.history.top] + list(emulator.display)
+    return [row.rstrip() for row in rows]
+
+
+def too_wide(shown: list[str], width: int) -> list[str]:
+    from repl.core.layout import cells
+
+    return [line for line in shown if cells(line) > width]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+def test_tables_and_replies_fit_the_terminal_and_words_stay_whole(width, tiny_checkpoints, tmp_path):
+    models = [f"{name}={tiny_checkpoints[name]}" for name in ("gpt2", "mt0", "bert")]
+    args = [part for model in models for part in ("-m", model)] + ["-m", "echo", "--set", "max_new_tokens=12"]
+    args += ["--set", "echo.max_new_tokens=100"]
+    lines = [
+        "/set probs on",
+        "Hello world",
+        "/probs",
+        "/compare gpt2 mt0 bert -- Hello [MASK] world",
+        "/models",
+        "/show",
+        "/set an_unknown_setting_with_a_long_name 1",
+        "/use echo",
+        LONG_LINE,
+        "/set stream off",
+        LONG_LINE,
+    ]
+    shown = screen(width, args, lines, tmp_path)
+    assert not too_wide(shown, width), "\n".join(too_wide(shown, width))
+    words = {word for line in shown for word in line.split()}
+    assert set(LONG_LINE.split()) <= words  # streamed or not, every word of the reply is whole on one line
+    models_table = shown[next(i for i, line in enumerate(shown) if line.endswith("> /models")) :]
+    assert any("…" in line and "gpt2" in line for line in models_table)  # a path shortened from the left
+
+
+STATS = ("model", "checkpoint", "input tokens", "new tokens", "ttft", "seconds", "tok/s", "stop reason")
+STATS_ROWS = [
+    (
+        "gpt2",
+        "/tmp/pytest-of-root/pytest-12/tiny-checkpoints0/gpt2",
+        "12",
+        "64",
+        "0.012s",
+        "0.345s",
+        "185.5",
+        "max_new_tokens",
+    ),
+    ("remote", "http://127.0.0.1:8000/v1#/tmp/x/tiny-chat", "15", "3", "0.102s", "0.205s", "14.6", "eos"),
+]
+
+
+@pytest.mark.parametrize("width", [30, 60, 80, 100, 160])
+def test_a_table_fits_any_width_shortening_paths_from_the_left(width):
+    from repl.core.layout import cells, table
+
+    shown = table(STATS, STATS_ROWS, width).splitlines()
+    assert max(cells(line) for line in shown) <= width
+    if width >= 60:  # every column still there; a path too long is shortened from the left, never cut in pieces
+        assert all(header.split()[0] in "\n".join(shown) for header in STATS)
+        checkpoint = next(line for line in shown if line.startswith("gpt2")).split()[1]
+        assert checkpoint == STATS_ROWS[0][1] or (
+            checkpoint.startswith("…") and STATS_ROWS[0][1].endswith(checkpoint[1:])
+        )
+    else:
+        assert "(too narrow to show: " in " ".join(shown)
+
+
+def test_a_reply_streamed_in_pieces_breaks_at_spaces_as_a_whole_one_does():
+    from repl.core.layout import Wrapper, cells
+
+    text = "Springfield, Illinois is the capital.\n  An indented line of words\nsupercalifragilisticexpialidocious end"
+    whole = Wrapper(20)
+    at_once = whole.feed(text) + whole.finish()
+    pieces = Wrapper(20)
+    streamed = "".join(pieces.feed(text[i : i + 3]) for i in range(0, len(text), 3)) + pieces.finish()
+    assert streamed == at_once
+    assert at_once.split("\n") == [
+        "Springfield,",
+        "Illinois is the",
+        "capital.",
+        "  An indented line",
+        "of words",
+        "supercalifragilistic",
+        "expialidocious end",
+    ]
+    assert all(cells(line) <= 20 for line in at_once.split("\n"))
+    assert Wrapper(None).feed(text) == text

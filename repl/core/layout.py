@@ -8,6 +8,7 @@ not characters: CJK characters and most emoji take two.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,8 @@ DEFAULT_WIDTH = 80
 TERM_SHARE = 0.3
 # A table column wraps no narrower than this: narrower, words would be cut.
 MIN_TABLE_COLUMN = 8
+# A path (a checkpoint) may shrink to this many cells, shortened from the left: …/gpt2.
+MIN_PATH = 10
 
 
 def cells(text: str) -> int:
@@ -37,15 +40,18 @@ def pad(text: str, width: int) -> str:
     return text + " " * (width - cells(text))
 
 
-def wrap(line: str, width: int) -> list[str]:
-    """The line in pieces of at most `width` columns, broken at a space where there is one."""
+def wrap(line: str, width: int, after: str = "") -> list[str]:
+    """The line in pieces of at most `width` columns, broken at a space where there is one.
+
+    A word longer than the width is broken after one of the characters `after`
+    where it has one (`max_new_` `tokens`), else where the width ends.
+    """
     rows = []
     while cells(line) > width:
-        fits = 1
-        while cells(line[: fits + 1]) <= width:
-            fits += 1
+        fits = _fits(line, width)
         space = line.rfind(" ", 0, fits + 1)
-        cut = space if space > 0 else fits
+        inside = max([line.rfind(char, 0, fits) + 1 for char in after] + [0])
+        cut = space if space > 0 else inside or fits
         rows.append(line[:cut].rstrip())
         line = line[cut:].lstrip()
     rows.append(line)
@@ -53,53 +59,199 @@ def wrap(line: str, width: int) -> list[str]:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], width: int | None = None) -> str:
-    """Columns padded to line up; with `width`, the widest columns wrap (at spaces) until the table fits.
+    """Columns padded to line up; with `width`, narrowed until the table fits (see `_fit`).
 
-    A row shorter than the headers leaves its last cells empty.
+    A row shorter than the headers leaves its last cells empty. Cells wrap at
+    spaces; a path too long for its column is shortened from the left (…/gpt2).
     """
     text_rows = [["" if cell is None else str(cell) for cell in row] for row in rows]
     text_rows = [row + [""] * (len(headers) - len(row)) for row in text_rows]
+    headers = list(headers)
     widths = [max([cells(h)] + [cells(r[i]) for r in text_rows]) for i, h in enumerate(headers)]
+    gap, dropped = TABLE_GAP, []
     if width is not None:
-        widths = _fit(widths, [list(headers), *text_rows], width - len(TABLE_GAP) * (len(widths) - 1))
-    lines = _table_row(headers, widths)
-    lines.append(TABLE_GAP.join("-" * w for w in widths))
+        gap, shown = _fit(widths, [headers, *text_rows], width)
+        dropped = [header for i, header in enumerate(headers) if i not in shown]
+        headers = [headers[i] for i in shown]
+        text_rows = [[row[i] for i in shown] for row in text_rows]
+        widths = [shown[i] for i in shown]
+    lines = _table_row(headers, widths, gap)
+    lines.append(gap.join("-" * w for w in widths))
     for row in text_rows:
-        lines += _table_row(row, widths)
+        lines += _table_row(row, widths, gap)
+    if dropped:
+        lines += wrap(f"(too narrow to show: {', '.join(dropped)})", width or 0)
     return "\n".join(lines)
 
 
-def _fit(widths: list[int], rows: list[list[str]], room: int) -> list[int]:
-    """Column widths that add up to `room`, narrowing the widest first.
+def _fit(widths: list[int], rows: list[list[str]], width: int) -> tuple[str, dict[int, int]]:
+    """The gap and the width of each column shown ({index: width}) for a table that fits in `width`.
 
-    A column first narrows only down to its longest word, so that words stay
-    whole; only if that is not enough are words cut, down to MIN_TABLE_COLUMN.
+    In turn, until it fits, the widest column narrows: first only paths
+    shorten (to MIN_PATH); then headers wrap; then cells wrap, down to their
+    longest word (see `_floor`), with the usual gap between columns, then
+    with one space; then words are cut, down to MIN_TABLE_COLUMN; then the
+    last columns are left out (the first always stays).
     """
-    widths = list(widths)
-    longest_word = [max([1] + [cells(word) for row in rows for word in row[i].split()]) for i in range(len(widths))]
-    for floors in (longest_word, [MIN_TABLE_COLUMN] * len(widths)):
-        while sum(widths) > room:
-            narrowable = [i for i in range(len(widths)) if widths[i] > floors[i]]
-            if not narrowable:
-                break
-            widths[max(narrowable, key=lambda i: widths[i])] -= 1
-    return widths
+    headers = rows[0]
+    whole = [
+        max([0] + [_floor(row[i]) if _is_path(row[i]) else cells(row[i]) for row in rows[1:]])
+        for i in range(len(widths))
+    ]
+    paths_short = [max(cells(header), cell) for header, cell in zip(headers, whole)]
+    headers_wrap = [max(_longest_word(header), cell) for header, cell in zip(headers, whole)]
+    longest_word = [max(_longest_word(row[i]) for row in rows) for i in range(len(widths))]
+    least = [MIN_TABLE_COLUMN] * len(widths)
+    shown = dict(enumerate(widths))
+    steps = ((paths_short, TABLE_GAP), (headers_wrap, TABLE_GAP), (longest_word, TABLE_GAP), (longest_word, " "))
+    for floors, gap in (*steps, (least, " ")):
+        if _narrow(shown, floors, width - len(gap) * (len(shown) - 1)):
+            return gap, shown
+    while len(shown) > 1 and sum(shown.values()) + len(shown) - 1 > width:
+        del shown[max(shown)]
+    _narrow(shown, least, width - (len(shown) - 1))
+    return " ", shown
 
 
-def _table_row(row: Sequence[str], widths: list[int]) -> list[str]:
-    """One row of cells as one or more lines, each cell wrapped to its column."""
-    wrapped = [wrap(cell, width) for cell, width in zip(row, widths)]
+def _narrow(widths: dict[int, int], floors: list[int], room: int) -> bool:
+    """Narrow the widest columns, each down to its floor, until they add up to `room`; whether they do."""
+    while sum(widths.values()) > room:
+        narrowable = [i for i in widths if widths[i] > floors[i]]
+        if not narrowable:
+            return False
+        widths[max(narrowable, key=lambda i: widths[i])] -= 1
+    return True
+
+
+def _longest_word(text: str) -> int:
+    return max([1] + [_floor(word) for word in text.split()])
+
+
+def _floor(word: str) -> int:
+    """How narrow a word's column may get with the word kept readable.
+
+    A path shortens (to MIN_PATH), a word of parts joined by _ or - breaks
+    after one (`max_new_` `tokens`), any other word stays whole.
+    """
+    if _is_path(word):
+        return min(cells(word), MIN_PATH)
+    return max(cells(part) for part in re.split(r"(?<=[_-])", word))
+
+
+def _is_path(text: str) -> bool:
+    return "/" in text and not any(char.isspace() for char in text)
+
+
+def shorten_path(path: str, width: int) -> str:
+    """`path` in at most `width` cells, its start dropped for "…", at a "/" where that keeps half the room."""
+    if cells(path) <= width:
+        return path
+    tail = path
+    while cells(tail) > width - 1:
+        tail = tail[1:]
+    slash = tail.find("/")
+    if slash > 0 and cells(tail[slash:]) >= width // 2:
+        tail = tail[slash:]
+    return "…" + tail
+
+
+def _table_row(row: Sequence[str], widths: list[int], gap: str) -> list[str]:
+    """One row of cells as one or more lines, each cell wrapped (a path shortened) to its column."""
+    wrapped = [
+        [shorten_path(cell, width)] if _is_path(cell) else wrap(cell, width, after="_-")
+        for cell, width in zip(row, widths)
+    ]
     height = max(len(lines) for lines in wrapped)
     return [
-        TABLE_GAP.join(pad(lines[i] if i < len(lines) else "", width) for lines, width in zip(wrapped, widths)).rstrip()
+        gap.join(pad(lines[i] if i < len(lines) else "", width) for lines, width in zip(wrapped, widths)).rstrip()
         for i in range(height)
     ]
+
+
+def _fits(line: str, width: int) -> int:
+    """How many characters of `line` fit in `width` cells (at least one)."""
+    fits = 1
+    while fits < len(line) and cells(line[: fits + 1]) <= width:
+        fits += 1
+    return fits
 
 
 def wrap_paragraph(text: str, width: int, indent: int = 0) -> str:
     """`text` wrapped to `width` columns, at spaces; lines after the first indented by `indent`."""
     rows = wrap(text, max(width - indent, MIN_TABLE_COLUMN))
     return ("\n" + " " * indent).join(rows)
+
+
+def wrap_lines(text: str, width: int) -> str:
+    """Each line of `text` wrapped at spaces to `width`; its later lines indented as the line is."""
+    return "\n".join(wrap_paragraph(line, width, _indent(line, width)) for line in text.split("\n"))
+
+
+def _indent(line: str, width: int) -> int:
+    indent = len(line) - len(line.lstrip(" "))
+    return indent if indent <= width // 2 else 0
+
+
+class Wrapper:
+    """Text that comes in pieces (a streamed reply) broken at spaces into lines of at most `width` cells.
+
+    A word is held back until it ends, so that it can go to the next line
+    whole; one longer than a line is broken where the line ends. Spaces at
+    the start of a line are kept (indentation), those where a line breaks are
+    dropped. With no width, text passes as it comes.
+    """
+
+    def __init__(self, width: int | None):
+        self.wraps = width is not None
+        self.width = width or 0
+        self.column = 0  # cells already on the current line
+        self.spaces = ""  # spaces after the last word, written only if a word follows on this line
+        self.word = ""
+
+    def feed(self, text: str) -> str:
+        """What of `text` can be written now."""
+        if not self.wraps:
+            return text
+        out: list[str] = []
+        for char in text.replace("\t", "    "):
+            if char == "\n":
+                out.append(self._place_word())
+                out.append("\n")
+                self.column, self.spaces = 0, ""
+            elif char == " ":
+                out.append(self._place_word())
+                self.spaces += " "
+            else:
+                self.word += char
+                if cells(self.word) > self.width:
+                    out.append(self._break_word())
+        return "".join(out)
+
+    def finish(self) -> str:
+        """The word still held back; the next text starts a new line."""
+        last = self._place_word() if self.wraps else ""
+        self.column, self.spaces = 0, ""
+        return last
+
+    def _place_word(self) -> str:
+        word, self.word = self.word, ""
+        if not word:
+            return ""
+        if self.column + cells(self.spaces) + cells(word) <= self.width:
+            placed = self.spaces + word
+            self.column += cells(placed)
+        else:
+            placed = "\n" + word
+            self.column = cells(word)
+        self.spaces = ""
+        return placed
+
+    def _break_word(self) -> str:
+        """A word longer than a line: as much as fits on a line of its own, the rest held back."""
+        fits = _fits(self.word, self.width)
+        placed = ("\n" if self.column else "") + self.word[:fits] + "\n"
+        self.word, self.spaces, self.column = self.word[fits:], "", 0
+        return placed
 
 
 def layout_blocks(blocks: list[tuple[str, str]], width: int) -> str:
@@ -114,7 +266,10 @@ def layout_blocks(blocks: list[tuple[str, str]], width: int) -> str:
             for row in range(height)
         ]
         return "\n".join(rows)
-    return "\n\n".join("\n".join([_label(label, max(width, MIN_COLUMN_WIDTH)), body]) for label, body in blocks)
+    return "\n\n".join(
+        "\n".join([_label(label, max(width, MIN_COLUMN_WIDTH)), wrap_lines(body.expandtabs(4), width)])
+        for label, body in blocks
+    )
 
 
 def _label(label: str, width: int) -> str:

@@ -18,7 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from prompt_toolkit.clipboard import InMemoryClipboard
 
-from repl.core.layout import DEFAULT_WIDTH, lay_out_part, wrap_paragraph
+from repl.core.layout import DEFAULT_WIDTH, Wrapper, lay_out_part, wrap_lines, wrap_paragraph
 from repl.core.results import Table, shown_reply, turn_record
 from repl.core.text import one_line
 from repl.core.units import seconds
@@ -110,6 +110,7 @@ class LiveTurn:
     def done(self, turn: Turn) -> None:
         for stream in self._streams.values():  # the rest, an unclosed fence as code
             stream.finish()
+        self.renderer.end_stream()
         if self.streamed or self.notices_shown:
             self.renderer.shown_live[id(turn)] = self
 
@@ -170,6 +171,8 @@ class Renderer:
         self.shown_live: dict[int, LiveTurn] = {}
         # Set by the evaluator: a finished reply as its model's plugin draws it, or None (the `render_reply` hook).
         self.drawn_by_plugin: Callable[[Turn, int, bool], str | None] | None = None
+        # Streamed text is broken at spaces to the width as it comes: the terminal would cut words.
+        self._wrapper: Wrapper | None = None
 
     @property
     def live(self) -> bool:
@@ -184,16 +187,34 @@ class Renderer:
 
     def stream(self, text: str) -> None:
         self._close_aside()
-        self.out.write(text)
+        self.out.write(self._wrapped(text))
         self.out.flush()
 
     def aside(self, text: str) -> None:
-        self.out.write(self._dimmed(text))
+        self.out.write(self._dimmed(self._wrapped(text)))
         self.out.flush()
         self.aside_open = True
 
+    def _wrapped(self, text: str) -> str:
+        if self._wrapper is None:
+            self._wrapper = Wrapper(self.width())
+        return self._wrapper.feed(text)
+
+    def _wrapped_whole(self, text: str) -> str:
+        """A finished reply broken into lines as a streamed one is."""
+        wrapper = Wrapper(self.width())
+        return wrapper.feed(text) + wrapper.finish()
+
+    def end_stream(self) -> None:
+        """Write the end of streamed text the wrapper held back (its last word)."""
+        if self._wrapper is not None:
+            last = self._wrapper.finish()
+            self.out.write(self._dimmed(last) if self.aside_open else last)
+            self._wrapper = None
+
     def _close_aside(self) -> None:
         if self.aside_open:
+            self.end_stream()
             self.aside_open = False
             self.out.write("\n")
 
@@ -257,7 +278,13 @@ class Renderer:
         self._styled(self.err, "note", f"note: {one_line(message)}")
 
     def _styled(self, stream: IO[str], role: str, line: str) -> None:
-        """One line in the colour of its role (see STYLE_RULES) when colour is on."""
+        """One line in the colour of its role (see STYLE_RULES) when colour is on, wrapped at spaces to the width.
+
+        Its later lines are indented past the role's label (`note: `).
+        """
+        width = self.width()
+        if width:
+            line = wrap_paragraph(line, width, indent=len(role) + 2)
         if not self.colour:
             stream.write(line + "\n")
             stream.flush()
@@ -283,8 +310,8 @@ class Renderer:
             text = "\n".join(self._part_text(part, width) for part in result.parts)
         else:
             text = result.text.rstrip("\n")
-            if result.confirmation and width:  # a reply keeps its lines; a confirmation wraps at spaces
-                text = "\n".join(wrap_paragraph(line, width) for line in text.splitlines())
+            if width:
+                text = wrap_lines(text, width)
         if text:
             shown_on = self.err if result.confirmation and not self.terminal else self.out
             shown_on.write(text + "\n")
@@ -297,6 +324,8 @@ class Renderer:
 
     def _part_text(self, part: Any, width: int | None) -> str:
         """A part laid out at `width`; a table's rows shaded by their roles where colour is on."""
+        if isinstance(part, str):
+            return wrap_lines(part, width) if width else part
         text = lay_out_part(part, width)
         if not (self.colour and isinstance(part, Table) and part.row_roles):
             return text
@@ -327,8 +356,10 @@ class Renderer:
             if not turn.error:
                 reply = self.reply_text(turn, width)
                 label = f"[{turn.model}]" if labelled else ""
-                separator = " " if reply == shown_reply(turn) else "\n"  # a drawn reply starts on a line of its own
-                self.out.write((label + separator if label else "") + reply + "\n")
+                raw = reply == shown_reply(turn)
+                separator = " " if raw else "\n"  # a drawn reply starts on a line of its own
+                shown = (label + separator if label else "") + reply
+                self.out.write((self._wrapped_whole(shown) if raw else shown) + "\n")
         if turn.stats.stop_reason == "cancelled" and not turn.error:
             self.notice("cancelled: the reply above is what was generated before Ctrl-C")
         if turn.error:
@@ -354,7 +385,7 @@ class Renderer:
     def _reasoning_text(self, turn: Turn, reasoning: str, width: int | None) -> str:
         if width is not None and self.terminal and turn.settings.get("render") == "markdown":
             return self._markdown_text(reasoning, width, dim=True)
-        return self._dimmed(reasoning)
+        return self._dimmed(self._wrapped_whole(reasoning))
 
     def _markdown_text(self, text: str, width: int, dim: bool = False) -> str:
         return render_markdown(text, width, self.colour, terminal_color_system(os.environ), dim).rstrip("\n")
