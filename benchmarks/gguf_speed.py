@@ -36,17 +36,24 @@ QUANTS = ("f16", "q8_0")
 
 
 def measure(checkpoints: dict[str, Path], workload: Workload, cache: Path, out: IO[str]) -> dict[str, Any]:
+    import llama_cpp
     import torch
+
+    from benchmarks import machine
 
     llama = prepare_llama(cache, checkpoints["gpt2"], real_size=not workload.quick, new_tokens=workload.new_tokens)
     threads = torch.get_num_threads()
     figures: dict[str, Any] = {
         "threads": threads,
         "prompt_tokens": QUICK_PROMPT_TOKENS if workload.quick else PROMPT_TOKENS,
+        "llama_cpp_python": llama_cpp.__version__,
+        # What the machine reads per second: decoding reads every weight once per token.
+        "memory_bandwidth": machine.memory_bandwidth((64 if workload.quick else 1024) * machine.MIB, 3),
     }
     for shape, checkpoint in (("gpt2", checkpoints["gpt2"]), ("llama", llama)):
         files = _gguf_files(checkpoint, cache, workload.quick)
         figures[shape] = _shape(checkpoint, files, workload, threads, out)
+        figures[shape]["file_bytes"] = {quant: path.stat().st_size for quant, path in files.items()}
     return figures
 
 

@@ -391,4 +391,14 @@ def _gguf(data: dict[str, Any]) -> str:
             )
             rows.append((shape, side, f"{figures['decode_rate']:.1f}", f"{figures['prompt_rate']:.1f}", against))
     headers = ("shape", "side", "decode tok/s", f"prompt tok/s ({data['prompt_tokens']})", "of direct: decode / prompt")
-    return f"{data['threads']} threads\n" + table(headers, rows)
+    bandwidth = data["memory_bandwidth"]
+    machine = (
+        f"{data['threads']} threads, llama-cpp-python {data['llama_cpp_python']}; memory read "
+        f"{bandwidth['read'] / 1e9:.1f} GB/s, float32 matrix-vector {bandwidth['matvec'] / 1e9:.1f} GB/s; files "
+        + ", ".join(
+            f"{shape} {quant} {human_bytes(size)}"
+            for shape in ("gpt2", "llama")
+            for quant, size in data[shape]["file_bytes"].items()
+        )
+    )
+    return machine + "\n" + table(headers, rows)
