@@ -336,6 +336,23 @@ def test_ctrl_c_during_the_prompt_stops_its_pass_and_a_second_one_crosses_no_c_f
     assert only_turn(repl, "Once upon a time").output == expected
 
 
+def test_a_gguf_file_on_this_machine_loads_in_the_background_while_the_user_types(files, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from repl.app.warm_start import Preloader, is_on_this_machine
+
+    repl, notices = repl_on(files["chatml"]), []
+    preloader = Preloader.for_active(repl.session, notices.append)
+    preloader.start()
+    assert preloader.wait(60) and "gguf" in repl.session.loaded and notices == []
+    (tmp_path / "repository").mkdir()
+    shutil.copy(files["chatml"], tmp_path / "repository" / "chat.gguf")
+    offline_hub(tmp_path / "home", "tiny/gguf", tmp_path / "repository")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "home" / "hub"))
+    assert is_on_this_machine("tiny/gguf#chat.gguf")
+    assert not is_on_this_machine("tiny/gguf#other.gguf") and not is_on_this_machine("tiny/gguf#")
+
+
 # -- bad input ------------------------------------------------------------------------------
 
 

@@ -4,8 +4,9 @@ A fresh process spends seconds importing torch and transformers and loading
 the checkpoint. Interactive sessions start that work in a thread as soon as
 the prompt is drawn, so the first reply comes about as fast as the second.
 
-- Only a checkpoint already on this machine is preloaded: a local directory,
-  or a hub id whose config is in the Hugging Face cache; the load itself runs
+- Only a checkpoint already on this machine is preloaded: a local directory
+  or file, or a hub id whose config (or a `REPO#FILE` whose file) is in the
+  Hugging Face cache; the load itself runs
   with ``local_files_only``, so nothing is ever downloaded in the background.
 - The load goes through `Session.model`, whose per-model lock makes a line
   sent meanwhile wait for this load instead of starting a second one; that
@@ -91,14 +92,20 @@ def _is_local(checkpoint: str) -> bool:
 
 
 def is_on_this_machine(checkpoint: str) -> bool:
-    """A local directory, or a hub id whose config.json the Hugging Face cache holds."""
-    if _is_local(checkpoint):
+    """A local directory or file, or a hub id whose config.json the Hugging Face cache holds.
+
+    A file of a hub repository written `REPO#FILE` (a GGUF file) is on this
+    machine when the cache holds that file.
+    """
+    path = os.path.expanduser(checkpoint)
+    if os.path.isdir(path) or os.path.isfile(path):
         return True
-    if checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1:
+    repository, marked, filename = checkpoint.partition("#")
+    if checkpoint.startswith((".", "/", "~")) or repository.count("/") > 1 or (marked and not filename):
         return False
     from huggingface_hub import try_to_load_from_cache
 
     try:
-        return isinstance(try_to_load_from_cache(checkpoint, "config.json"), str)
+        return isinstance(try_to_load_from_cache(repository, filename or "config.json"), str)
     except ValueError:  # not a valid repository id
         return False
