@@ -409,10 +409,15 @@ def test_without_the_extra_loading_says_how_to_install_it(files, monkeypatch):
     assert turn.error == 'gguf needs llama-cpp-python, which is not installed: pip install -e ".[gguf]"'
 
 
-def test_quantizing_a_gguf_file_again_is_refused(files):
+def test_quantizing_a_gguf_file_again_or_a_gpu_this_build_lacks_is_refused(files):
+    import llama_cpp
+
     repl = repl_on(files["llama"], options=LoadOptions(device="cpu", quantize="int8"))
     (turn,) = repl.evaluate("Hello").turns
     assert turn.error.startswith("gguf runs a GGUF file as it is quantized; --quantize int8 does not apply")
+    if not llama_cpp.llama_supports_gpu_offload():
+        (turn,) = repl_on(files["llama"], options=LoadOptions(device="cuda")).evaluate("Hello").turns
+        assert turn.error.startswith("this llama-cpp-python was built for the CPU only, so gguf cannot run on cuda")
 
 
 def test_build_gguf_refuses_what_it_cannot_write(tiny_checkpoints, tmp_path):
