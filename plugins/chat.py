@@ -6,24 +6,29 @@ with `apply_chat_template`: the prompt holds exactly the markup the model was
 trained with, and every token of it that is not the messages' text is marked
 added. The oldest turns are dropped first when the prompt outgrows the
 context. Generation stops at the token the template ends a turn with (and at
-the model's EOS); a reasoning block (`<think>…</think>`) is kept apart from
-the answer, shown dimmed or hidden (`think` setting).
+the model's EOS).
+
+A reasoning model's reply is read with transformers' response parsing
+(`ReplyReader`): its thinking (`<think>…</think>`, or gpt-oss's `analysis`
+channel) apart from the answer (after `</think>`, or the `final` channel, past
+`<|end|>` until `<|return|>`). The reasoning settings (`think`,
+`max_thinking_tokens`, `reasoning_effort`, `template.NAME`) reach the template
+as the variables it reads.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from functools import partial
 
 from repl.api import (
     CAUSAL,
     GENERATION_SETTINGS,
+    REASONING_SETTINGS,
     SYSTEM,
     Encoding,
     LoadedModel,
     ModelError,
     Reply,
-    Setting,
     Token,
     hookimpl,
     messages,
@@ -32,13 +37,12 @@ from repl.api import (
 
 NAME = "chat"
 DEFAULT_CHECKPOINT = "HuggingFaceTB/SmolLM2-135M-Instruct"
-THINK = Setting(
-    "think", str, "show", "reasoning (<think>…</think>): show it dimmed, or hide it", choices=("show", "hide")
-)
 # Replies of instruct models run longer than continuations: a larger default budget.
-SETTINGS = tuple(
-    dataclasses.replace(s, default=256) if s.name == "max_new_tokens" else s for s in GENERATION_SETTINGS
-) + (SYSTEM, THINK)
+SETTINGS = (
+    tuple(dataclasses.replace(s, default=256) if s.name == "max_new_tokens" else s for s in GENERATION_SETTINGS)
+    + (SYSTEM,)
+    + REASONING_SETTINGS
+)
 
 
 @hookimpl
@@ -56,7 +60,7 @@ def register_models(register):
 
 @hookimpl
 def load_model(spec, checkpoint, options):
-    from repl.api import control_ids, end_of_turn_ids, eos_ids, load, max_positions
+    from repl.api import control_ids, end_of_turn_ids, eos_ids, load, max_positions, reply_format, template_variables
 
     model = load(spec, checkpoint, options)
     if not model.tokenizer.chat_template:
@@ -65,21 +69,25 @@ def load_model(spec, checkpoint, options):
             f"for plain text continuation use gpt2: /load gpt2 {checkpoint}"
         )
     model.max_input_tokens = max_positions(model.handle.config, model.tokenizer)
-    model.memo["stop_ids"] = eos_ids(model.handle) | end_of_turn_ids(model.tokenizer, checkpoint)
+    model.template_variables = template_variables(model.tokenizer)
+    stop_ids = eos_ids(model.handle) | end_of_turn_ids(model.tokenizer, checkpoint)
+    model.memo["stop_ids"] = stop_ids
     model.memo["control_ids"] = control_ids(model.tokenizer)
+    model.memo["format"] = reply_format(model.tokenizer, stop_ids)
     return model
 
 
 @hookimpl
 def tokenize(model, text, settings, history):
-    from repl.api import added_by_template, message_spans, reasoning_open_in_prompt, render_prompt
+    from repl.api import added_by_template, message_spans, render_prompt, template_arguments
 
     tokenizer = model.tokenizer
     room = _room(model, settings["max_new_tokens"])
+    variables = template_arguments(settings, model)
     kept = list(history)
     while True:
         said = messages(settings.get("system"), kept, text)
-        prompt = render_prompt(tokenizer, said, model.checkpoint)
+        prompt = render_prompt(tokenizer, said, model.checkpoint, variables)
         encoded = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         ids = encoded["input_ids"]
         if room is None or len(ids) <= room or not kept:
@@ -95,13 +103,12 @@ def tokenize(model, text, settings, history):
     if len(kept) < len(history):
         dropped = len(history) - len(kept)
         notices.append(f"context trimmed: {dropped} oldest turn(s) dropped to fit {model.max_input_tokens} positions")
-    spans = message_spans(tokenizer, said, prompt, model.checkpoint)
+    spans = message_spans(tokenizer, said, prompt, model.checkpoint, variables)
     added = added_by_template(encoded["offset_mapping"], spans)
     controls = model.memo["control_ids"]
     pieces = tokenizer.convert_ids_to_tokens(ids)
     tokens = [Token(i, piece, i in controls, was_added) for i, piece, was_added in zip(ids, pieces, added)]
-    context = {"prompt_length": len(ids), "thinking": reasoning_open_in_prompt(prompt)}
-    return Encoding(text, tokens, notices, context=context)
+    return Encoding(text, tokens, notices, context={"prompt_length": len(ids)})
 
 
 def _room(model: LoadedModel, max_new_tokens: int) -> int | None:
@@ -121,9 +128,17 @@ def _room(model: LoadedModel, max_new_tokens: int) -> int | None:
 def run(model, encoding, settings, control):
     import torch
 
-    from repl.api import generate
+    from repl.api import ReplyReader, ThinkingBudget, generate
 
-    input_ids = torch.tensor([encoding.input_ids])
+    form = model.memo["format"]
+    prompt_ids = encoding.input_ids
+    budget = settings["max_thinking_tokens"]
+    if budget and form.budget_close is None:
+        raise ModelError(
+            f"max_thinking_tokens: {model.checkpoint!r} closes its thinking with a pattern, not fixed markup, "
+            "so modelrepl cannot close it; set max_thinking_tokens 0"
+        )
+    input_ids = torch.tensor([prompt_ids])
     stop_ids = sorted(model.memo["stop_ids"])
     tokenizer = model.tokenizer
     return generate(
@@ -131,37 +146,32 @@ def run(model, encoding, settings, control):
         {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)},
         settings,
         control,
-        split=partial(_split, encoding.context["thinking"], settings["think"]),
+        reader=ReplyReader.for_tokenizer(tokenizer, form, prompt_ids),
+        processors=[ThinkingBudget(tokenizer, form, prompt_ids, budget)] if budget else [],
         eos_token_id=stop_ids or None,
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (stop_ids or [None])[0],
     )
 
 
-def _split(thinking: bool, think: str, text: str, final: bool) -> tuple[str, str]:
-    """(reasoning as shown, answer) of the reply so far: the reasoning is empty when hidden."""
-    from repl.api import split_reasoning
-
-    thoughts, answer = split_reasoning(text, thinking, final)
-    return (thoughts if think == "show" else ""), answer
-
-
 @hookimpl
 def decode(model, encoding, output, settings):
-    from repl.api import decode_text, stop_reason, token_probs
+    from repl.api import ReplyReader, stop_reason, token_probs
 
-    new_ids = output.sequences[0, encoding.context["prompt_length"] :].tolist()
-    stop_ids = model.memo["stop_ids"]
-    # The end-of-turn token is a control token: it is dropped from the text like every special token.
-    thoughts, answer = _split(
-        encoding.context["thinking"], settings["think"], decode_text(model.tokenizer, new_ids), True
-    )
+    prompt_length = encoding.context["prompt_length"]
+    new_ids = output.sequences[0, prompt_length:].tolist()
+    # The same reading as the stream's: the end-of-turn token and other special tokens never reach the answer.
+    reader = ReplyReader.for_tokenizer(model.tokenizer, model.memo["format"], encoding.input_ids)
+    reader.feed(new_ids)
+    reader.finish()
     return Reply(
-        text=answer,
+        text=reader.answer,
         new_ids=new_ids,
         raw_text=model.tokenizer.decode(new_ids, skip_special_tokens=False),
-        stop_reason=stop_reason(new_ids, stop_ids, settings["max_new_tokens"]),
-        data={"reasoning": thoughts} if thoughts else {},
+        stop_reason=stop_reason(new_ids, model.memo["stop_ids"], settings["max_new_tokens"]),
+        data={"reasoning": reader.thinking} if reader.thinking else {},
+        notices=reader.notes,
         logprobs=token_probs(model.tokenizer, output, new_ids, settings),
+        reasoning_tokens=reader.reasoning_tokens,
     )
 
 

@@ -14,6 +14,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from repl.core.reasoning import (
+    MAX_THINKING_TOKENS,
+    REASONING_EFFORT,
+    REASONING_SETTINGS,
+    TEMPLATE,
+    THINK,
+    template_arguments,
+)
 from repl.core.records import (
     CAUSAL,
     MASKED,
@@ -43,6 +51,9 @@ if TYPE_CHECKING:  # the names of _LAZY, for type checkers
     from repl.core.settings import GENERATION_SETTINGS  # noqa: F401
     from repl.hf import (  # noqa: F401
         FAMILY_NAMES,
+        ReplyFormat,
+        ReplyReader,
+        ThinkingBudget,
         added_by_template,
         added_by_tokenizer,
         control_ids,
@@ -61,11 +72,14 @@ if TYPE_CHECKING:  # the names of _LAZY, for type checkers
         forced_first_token,
         generate,
         generation_config,
+        generation_prompt,
+        harmony_format,
         load,
         max_positions,
         message_spans,
         reasoning_open_in_prompt,
         render_prompt,
+        reply_format,
         resolve_device,
         score_causal,
         score_masked,
@@ -73,6 +87,8 @@ if TYPE_CHECKING:  # the names of _LAZY, for type checkers
         split_added_ends,
         split_reasoning,
         stop_reason,
+        template_variables,
+        think_format,
         token_probs,
         token_texts,
         top_alternatives,
@@ -97,6 +113,14 @@ _LAZY = {
             "end_of_turn_ids",
             "split_reasoning",
             "reasoning_open_in_prompt",
+            "template_variables",
+            "generation_prompt",
+            "ReplyFormat",
+            "ReplyReader",
+            "ThinkingBudget",
+            "reply_format",
+            "think_format",
+            "harmony_format",
             "FAMILY_NAMES",
             "load",
             "family_of",
@@ -150,6 +174,13 @@ __all__ = [
     "Alternative",
     "Score",
     "ScoredToken",
+    # reasoning models: settings shared by every plugin that runs one, and the chat template's variables
+    "THINK",
+    "MAX_THINKING_TOKENS",
+    "REASONING_EFFORT",
+    "TEMPLATE",
+    "REASONING_SETTINGS",
+    "template_arguments",
     # commands and observers
     "Result",
     "Table",

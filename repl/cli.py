@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from repl.core.exit_status import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from repl.core.reasoning import TEMPLATE
 from repl.core.records import LoadOptions, ModelError
 from repl.hf import quantization as quantize
 from repl.hf.placement import parse_max_memory
@@ -37,6 +38,9 @@ def _setting(text: str) -> tuple[str | None, str, str]:
     key, equals, value = text.partition("=")
     if not equals or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE or MODEL.KEY=VALUE, got {text!r}")
+    head, prefix, variable = key.partition(TEMPLATE.name)
+    if prefix and (not head or head.endswith(".")):  # a chat template's variable: [MODEL.]template.NAME
+        return (head[:-1] or None), prefix + variable, value
     model, dot, key = key.rpartition(".")
     return (model if dot else None), key, value
 

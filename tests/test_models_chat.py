@@ -77,7 +77,7 @@ def test_generation_stops_at_the_end_of_turn_token_which_never_shows(chat_repl, 
     repl = chat_repl(think="hide")
     drive = repl_driver(repl).lines("Hi", "/tokens last")
     (turn,) = drive.turns
-    assert (turn.output, turn.stats.stop_reason, turn.data) == ("Hello there!", "eos", {})
+    assert (turn.output, turn.stats.stop_reason, turn.data) == ("Hello there!", "eos", {"reasoning": "Greet."})
     shown, last = drive.stdout.split("\n", 1)
     assert turn.streamed and shown == "Hello there!"  # the stream: no reasoning, no end-of-turn token
     end_of_turn = repl.session.loaded["chat"].tokenizer.convert_tokens_to_ids("<|im_end|>")
@@ -97,7 +97,7 @@ def test_reasoning_is_shown_apart_from_the_answer(chat_repl, repl_driver):
     drive = repl_driver(repl).lines("Hi")
     (turn,) = drive.turns
     assert (turn.output, turn.data) == ("Hello there!", {"reasoning": "Greet."})
-    assert drive.stdout == "Greet.\nHello there!\n"  # not a terminal: no dimming codes
+    assert drive.stdout == "Hello there!\n"  # not a terminal: stdout carries the answer alone
     # Not streamed (as in /compare) the reasoning is shown from the turn's data; --json carries it apart.
     repl = chat_repl(stream=False, json_mode=True)
     record = json.loads(repl_driver(repl).lines("Hi").stdout.splitlines()[0])
@@ -110,17 +110,19 @@ def test_compare_shows_the_reasoning_in_the_block_unless_hidden(chat_repl):
     for line in ("/use chat@hidden", "/set think hide", "/set max_new_tokens 20"):
         assert repl.evaluate(line).ok, line
     text = repl.evaluate("/compare chat chat@hidden -- Hi").text
-    assert text.count("(thinking) Greet.") == 1 and text.count("Hello there!") == 2
+    assert [text.count(shown) for shown in ("thinking…", "Greet.", "…done thinking", "Hello there!")] == [1, 1, 1, 2]
+    assert text.count("(thought for ") == 1  # the hidden one: a mark in its place, and the table has the counts
+    assert "thinking tokens" in text and "ttfa" in text
 
 
 def test_the_oldest_turns_are_dropped_first_to_fit_and_the_system_prompt_stays(chat_repl):
-    repl = chat_repl(json_mode=True, max_new_tokens=200)  # 256 positions: 56 left for the prompt
+    repl = chat_repl(json_mode=True, max_new_tokens=180)  # 256 positions: 76 left for the prompt
     assert repl.evaluate("/system Be brief.").ok
     for line in ("one", "two", "three"):
         assert repl.evaluate(line).ok
     record = prompt_tokens(repl, "four")
     text = decoded(repl, record["tokens"])
-    assert len(record["tokens"]) <= 56
+    assert len(record["tokens"]) <= 76
     assert text.startswith("<|im_start|>system\nBe brief.<|im_end|>") and text.endswith(
         "four<|im_end|>\n<|im_start|>assistant\n"
     )
@@ -131,7 +133,7 @@ def test_the_oldest_turns_are_dropped_first_to_fit_and_the_system_prompt_stays(c
     # A system prompt and line that alone do not fit are refused, not cut.
     assert repl.evaluate("/system " + "very long " * 30).ok
     result = repl.evaluate("five")
-    assert not result.ok and "more than the 56" in result.turns[0].error
+    assert not result.ok and "more than the 76" in result.turns[0].error
 
 
 def test_system_command_sets_shows_and_removes_and_clear_keeps_it(chat_repl):

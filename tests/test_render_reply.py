@@ -143,8 +143,9 @@ def test_at_a_terminal_a_streamed_reply_ends_as_its_one_shot_render_after_its_di
     (turn,) = repl.handle("sort").turns
     assert turn.streamed and turn.output == ANSWER  # the turn keeps the raw text
     shown = screen(repl.renderer.out.getvalue())
-    # The reasoning, a blank line as between two blocks, then the answer.
-    expected = render_markdown(THOUGHT, WIDTH, True, dim=True) + "\n" + render_markdown(ANSWER, WIDTH, True)
+    # The reasoning between the lines that set it apart (dimmed too), then the answer.
+    thought = render_markdown(THOUGHT, WIDTH, True, dim=True)
+    expected = "thinking…\n" + thought + "…done thinking\n" + render_markdown(ANSWER, WIDTH, True)
     assert shown == screen(expected)
     assert "\x1b[2m" in repl.renderer.out.getvalue()  # the reasoning dimmed
     assert "```" not in "\n".join(shown) and "**" not in "\n".join(shown)

@@ -141,5 +141,16 @@ def test_json_stats_carry_every_field(taught_checkpoints, capsys):
     assert status == 0, err
     (record,) = [json.loads(line) for line in out.splitlines()]
     assert record["output"] == "I love you."
-    assert set(record["stats"]) == {"ttft", "seconds", "input_tokens", "new_tokens", "tokens_per_s", "stop_reason"}
+    assert set(record["stats"]) == {
+        "ttft",
+        "ttfa",
+        "seconds",
+        "input_tokens",
+        "new_tokens",
+        "reasoning_tokens",
+        "tokens_per_s",
+        "stop_reason",
+    }
     assert record["stats"]["stop_reason"] == "eos"
+    # A model that answers at once: no thinking, and its first token is its answer's.
+    assert record["stats"]["reasoning_tokens"] == 0 and record["stats"]["ttfa"] == record["stats"]["ttft"]

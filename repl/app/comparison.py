@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from repl.app.divergence import describe as describe_divergence
 from repl.app.divergence import divergences, missing_probs
 from repl.app.running import devices_of, plan, run_groups
+from repl.core.reasoning import THINKING_CLOSES, THINKING_OPENS, hidden_mark
 from repl.core.records import ModelError
 from repl.core.results import Blocks, Part, Result, Table, Turn, shown_reply, turn_record
 from repl.core.turn import run_turn
@@ -157,27 +158,41 @@ def block_body(turn: Turn) -> str:
     if turn.error:
         lines.append(f"error: {turn.error}")
     else:
-        if isinstance(reasoning, str) and reasoning:
-            lines.append(f"(thinking) {reasoning}")
+        hidden = turn.settings.get("think") == "hide"
+        if isinstance(reasoning, str) and reasoning and not hidden:
+            lines.append(f"{THINKING_OPENS}\n{reasoning}\n{THINKING_CLOSES}")
         lines.append(shown_reply(turn))
+        if isinstance(reasoning, str) and reasoning and hidden:
+            lines.append(hidden_mark(turn))
         if turn.stats.stop_reason == "cancelled":
             lines.append("(cancelled)")
     return "\n".join(lines)
 
 
+def stats_headers(thought: bool) -> tuple[str, ...]:
+    """The stats table's headers; where a model thought, its thinking tokens and the time to its answer too."""
+    if not thought:
+        return STATS_HEADERS
+    return (*STATS_HEADERS[:4], "thinking tokens", STATS_HEADERS[4], "ttfa", *STATS_HEADERS[5:])
+
+
 def stats_table(turns: list[Turn]) -> Table:
     """One row of numbers per turn: what /compare and `modelrepl compare` both show."""
-    return Table(STATS_HEADERS, tuple((turn.model, turn.checkpoint, *_stats_cells(turn)) for turn in turns))
+    thought = any(turn.stats.reasoning_tokens for turn in turns)
+    rows = tuple((turn.model, turn.checkpoint, *_stats_cells(turn, thought)) for turn in turns)
+    return Table(stats_headers(thought), rows)
 
 
-def _stats_cells(turn: Turn) -> tuple[str, ...]:
+def _stats_cells(turn: Turn, thought: bool) -> tuple[str, ...]:
     if turn.error:
-        return ("-", "-", "-", "-", "-", turn.stats.stop_reason)
+        return ("-",) * (7 if thought else 5) + (turn.stats.stop_reason,)
     stats = turn.stats
     return (
         str(stats.input_tokens),
         str(stats.new_tokens),
+        *((str(stats.reasoning_tokens),) if thought else ()),
         seconds(stats.ttft),
+        *((seconds(stats.ttfa),) if thought else ()),
         seconds(stats.seconds),
         rate(stats.tokens_per_s),
         stats.stop_reason,

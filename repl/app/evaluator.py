@@ -20,7 +20,7 @@ from repl.app.context import CommandContext
 from repl.core.claims import Claim, settle
 from repl.core.layout import lay_out
 from repl.core.plugin_host import PluginError, describe_exception
-from repl.core.records import LoadedModel, ModelError
+from repl.core.records import LoadedModel, ModelError, RunControl
 from repl.core.results import CommandError, Result, Table, Turn
 from repl.core.session import Session
 from repl.core.text import one_line
@@ -170,8 +170,19 @@ class Repl:
         self._announce_load(name)
         spec = self.session.spec(name)
 
+        # With `think` at hide, a reasoning model's thinking shows only as the progress line, with its count.
+        hidden = self.session.settings_of(spec.name).get("think") == "hide"
+        run: list[RunControl] = []
+        thinking = False
+
         def describe() -> str:
+            if thinking and run:
+                return f"thinking: {run[0].steps} tokens"
             return f"{spec.name} is answering" if spec.name in self.session.loaded else f"loading {spec.name}"
+
+        def think_hidden(text: str) -> None:
+            nonlocal thinking
+            thinking = True
 
         render = self.session.settings_of(spec.name).get("render", "raw")
         with self.renderer.live_turn(describe, render, self.session.draws_own_replies(spec.name)) as shown:
@@ -181,8 +192,9 @@ class Repl:
                 name,
                 text,
                 shown.stream if live else None,
-                shown.aside if live else None,
+                (think_hidden if hidden else shown.aside) if live else None,
                 shown.notice,
+                watch=run.append,
             )
             shown.done(turn)
         if self.transcript is not None:

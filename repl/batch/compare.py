@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from repl.app.comparison import STATS_HEADERS, run_comparison
+from repl.app.comparison import run_comparison, stats_headers
 from repl.batch.runner import run_batch
 from repl.core.exit_status import EXIT_USAGE
 from repl.core.results import Table, Turn
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from repl.app.evaluator import Repl
 
-TIMINGS = ("seconds", "ttft", "tokens_per_s")
+TIMINGS = ("seconds", "ttft", "ttfa", "tokens_per_s")
 ROW_FIELDS = (
     "prompt_index",
     "prompt",
@@ -28,6 +28,7 @@ ROW_FIELDS = (
     "error",
     "input_tokens",
     "new_tokens",
+    "reasoning_tokens",
     "stop_reason",
     "runs",
 ) + tuple(f"{name}{suffix}" for name in TIMINGS for suffix in ("", "_min", "_max"))
@@ -108,6 +109,7 @@ def row_record(index: int, prompt: str, runs: list[Turn]) -> dict[str, Any]:
         "error": failed.error if failed else None,
         "input_tokens": last.stats.input_tokens,
         "new_tokens": last.stats.new_tokens,
+        "reasoning_tokens": last.stats.reasoning_tokens,
         "stop_reason": last.stats.stop_reason,
         "runs": len(runs),
     }
@@ -120,7 +122,8 @@ def row_record(index: int, prompt: str, runs: list[Turn]) -> dict[str, Any]:
 
 def rows_table(records: list[dict[str, Any]]) -> Table:
     """/compare's stats table with the prompt before and the output after; timings over --repeat runs."""
-    headers = ("prompt", *STATS_HEADERS, "output")
+    thought = any(record["reasoning_tokens"] for record in records)
+    headers = ("prompt", *stats_headers(thought), "output")
     rows = []
     for record in records:
         failed = record["error"] is not None
@@ -131,7 +134,9 @@ def rows_table(records: list[dict[str, Any]]) -> Table:
                 record["checkpoint"],
                 "-" if failed else record["input_tokens"],
                 "-" if failed else record["new_tokens"],
+                *(("-" if failed else record["reasoning_tokens"],) if thought else ()),
                 _timing(record, "ttft", seconds),
+                *((_timing(record, "ttfa", seconds),) if thought else ()),
                 _timing(record, "seconds", seconds),
                 _timing(record, "tokens_per_s", rate),
                 record["stop_reason"],

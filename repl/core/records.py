@@ -42,15 +42,20 @@ class Setting:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     optional: bool = False
+    # The name ends in "." and stands for every name after it: `template.` takes template.NAME for any NAME.
+    prefix: bool = False
 
     @property
     def takes_text(self) -> bool:
-        """Free text (a system prompt, a template), not a word from a list: `/set` takes the rest of the line."""
-        return self.kind is str and not self.choices
+        """Free text (a system prompt, a template, a template's variable), not a word from a list: `/set` takes
+        the rest of the line."""
+        return self.kind in (str, object) and not self.choices
 
     def parse(self, text: str) -> Any:
         """Turn what the user typed into a value, or raise ValueError saying what is allowed."""
         text = text.strip()
+        if self.kind is object:
+            return _any_value(text)
         if self.optional and text.lower() in ("none", "off", ""):
             return None
         if self.kind is bool:
@@ -74,6 +79,8 @@ class Setting:
         """Check a value of the right type against the allowed range."""
         if value is None and self.optional:
             return None
+        if self.kind is object:
+            return _checked_any_value(self.name, value)
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
@@ -94,8 +101,12 @@ class Setting:
     def describe_range(self) -> str:
         if self.kind is bool:
             return "on or off"
+        if self.kind is object:
+            return "on, off, a number, text or JSON (none: unset)"
         if self.choices:
-            return "one of " + ", ".join(self.choices)
+            return "one of " + ", ".join(self.choices) + (" (or none)" if self.optional else "")
+        if self.kind is str:
+            return "text" + (" (or none)" if self.optional else "")
         noun = "a whole number" if self.kind is int else "a number"
         if self.minimum is not None and self.maximum is not None:
             noun += f" from {_bound(self.minimum)} to {_bound(self.maximum)}"
@@ -104,6 +115,41 @@ class Setting:
         elif self.maximum is not None:
             noun += f" of at most {_bound(self.maximum)}"
         return noun + (" (or none)" if self.optional else "")
+
+
+def _any_value(text: str) -> Any:
+    """A value of any type as typed: on/off and true/false, a number, JSON (a list, an object), else the text."""
+    import json
+
+    lowered = text.lower()
+    if lowered in ("on", "true", "yes"):
+        return True
+    if lowered in ("off", "false", "no"):
+        return False
+    if lowered in ("none", "null", ""):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text[:1] in "[{":
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _checked_any_value(name: str, value: Any) -> Any:
+    """A value from a config file or a saved session: anything JSON can hold."""
+    import json
+
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} takes on, off, a number, text or JSON, not {value!r}") from None
+    return value
 
 
 def _bound(value: float) -> str:
@@ -178,6 +224,9 @@ class LoadedModel:
     # How the weights were quantized after loading ("int8 linear layers"), None when they were not.
     quantization: str | None = None
     max_input_tokens: int | None = None
+    # The variables its chat template reads (`repl.hf.template_variables`), for `template.NAME`, `think off`
+    # and `reasoning_effort`; None where no template is known here (a server applies its own).
+    template_variables: frozenset[str] | None = None
     decoder_start: Token | None = None
     # The token generation must begin with (BART's <s>, mBART's target language); it follows decoder_start.
     forced_first_token: Token | None = None
@@ -296,6 +345,9 @@ class Reply:
     new_tokens: int | None = None
     # One per generated token when the `probs` setting is on (one per mask for a masked LM).
     logprobs: list[TokenProbs] | None = None
+    # How many of the new tokens came before the answer: a reasoning model's thinking (0 for one that
+    # answered at once). modelrepl times the first answer token from it (`Stats.ttfa`).
+    reasoning_tokens: int = 0
 
 
 class RunControl:
@@ -317,6 +369,8 @@ class RunControl:
         self.cancel_event = threading.Event()
         self.started = self._clock()
         self.first_token_at: float | None = None
+        self.first_answer_at: float | None = None  # the first text of the reply proper, after any reasoning
+        self.step_times: list[float] = []  # when each step ended, to time the first answer token afterwards
         self.steps = 0
         self.streamed: list[str] = []
         self.aside_streamed: list[str] = []
@@ -334,8 +388,10 @@ class RunControl:
 
     def step(self) -> bool:
         """Record one decoding step; returns True when generation must stop."""
+        now = self._clock()
         if self.first_token_at is None:
-            self.first_token_at = self._clock()
+            self.first_token_at = now
+        self.step_times.append(now)
         self.steps += 1
         return self.cancel_event.is_set()
 
@@ -343,6 +399,8 @@ class RunControl:
         """Stream a piece of the reply; only whole characters may be passed."""
         if self.first_token_at is None:
             self.first_token_at = self._clock()
+        if text and self.first_answer_at is None:
+            self.first_answer_at = self._clock()
         if text:
             self.streamed.append(text)
             if self._stream is not None:

@@ -44,6 +44,10 @@ class Stats:
     ttft: float | None = None
     tokens_per_s: float | None = None
     stop_reason: str = "eos"
+    # Of the new tokens, those a reasoning model spent before its answer; ttfa: the time to the first
+    # token of the answer (ttft for a model that answers at once; None when no answer came).
+    reasoning_tokens: int = 0
+    ttfa: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

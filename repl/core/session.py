@@ -12,6 +12,7 @@ from typing import Any
 
 from repl.core import settings as settings_module
 from repl.core.plugin_host import PluginError, PluginHost
+from repl.core.reasoning import REASONING_EFFORT, TEMPLATE, THINK, template_arguments
 from repl.core.records import QUANTIZATIONS, LoadedModel, LoadOptions, ModelError, ModelSpec
 from repl.core.results import Turn
 from repl.core.suggest import nearest
@@ -31,6 +32,10 @@ def _return_freed_memory() -> None:
         ctypes.CDLL(None).malloc_trim(0)
     except (AttributeError, OSError):
         pass
+
+
+def _touches_template(key: str) -> bool:
+    return key in (THINK.name, REASONING_EFFORT.name) or key.startswith(TEMPLATE.name)
 
 
 class Session:
@@ -289,6 +294,11 @@ class Session:
         problem = None if loaded is None else settings_module.room_problem(spec, loaded, updated)
         if problem is not None:
             raise ValueError(problem)
+        if loaded is not None and _touches_template(key):
+            try:  # refused at the door: the template of the checkpoint loaded now does not read it
+                template_arguments(updated, loaded)
+            except ModelError as exc:
+                raise ValueError(str(exc)) from None
         if key == "context" and updated[key] and not self.settings_of(spec.name).get(key):
             self.context_from[spec.name] = len(self.turns)
         self.settings[spec.name] = updated

@@ -77,11 +77,17 @@ def all_settings(spec: ModelSpec) -> tuple[Setting, ...]:
 
 
 def find_setting(spec: ModelSpec, name: str) -> Setting | None:
-    return next((s for s in all_settings(spec) if s.name == name), None)
+    """The setting called `name`, or the prefix setting it belongs to (`template.NAME` is `template.`'s)."""
+    exact = next((s for s in all_settings(spec) if s.name == name and not s.prefix), None)
+    if exact is not None:
+        return exact
+    head, dot, rest = name.partition(".")
+    return next((s for s in all_settings(spec) if s.prefix and s.name == head + dot and rest.isidentifier()), None)
 
 
 def defaults(spec: ModelSpec) -> dict[str, Any]:
-    return {s.name: s.default for s in all_settings(spec)}
+    """Each setting's default; a prefix setting has none until a name after it is set."""
+    return {s.name: s.default for s in all_settings(spec) if not s.prefix}
 
 
 def change(
@@ -95,13 +101,15 @@ def change(
     """
     setting = find_setting(spec, name)
     if setting is None:
-        own = [s.name for s in all_settings(spec)]
+        own = [shown_name(s) for s in all_settings(spec)]
         hint = None if name in elsewhere else nearest(name, own)
         if hint is not None:
             raise ValueError(f"{spec.name} has no setting {name!r}; did you mean {hint}?")
         raise ValueError(f"{name!r} does not apply to {spec.name} ({spec.family}); it takes: {', '.join(own)}")
     parsed = setting.parse(value) if isinstance(value, str) else setting.check(value)
     updated = {**current, name: parsed}
+    if setting.prefix and parsed is None:
+        del updated[name]  # `template.NAME none` unsets the variable: the template's own default applies
     validate = spec.validate_settings
     if validate is None:
         return updated, None
@@ -133,6 +141,11 @@ def room_problem(spec: ModelSpec, model: LoadedModel, values: dict[str, Any]) ->
     )
 
 
+def shown_name(setting: Setting) -> str:
+    """A setting's name as the user types it: a prefix setting as `template.NAME`."""
+    return setting.name + "NAME" if setting.prefix else setting.name
+
+
 def format_value(value: Any) -> str:
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -140,4 +153,8 @@ def format_value(value: Any) -> str:
         return "none"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, (list, dict)):
+        import json
+
+        return json.dumps(value, ensure_ascii=False)
     return str(value)

@@ -11,8 +11,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from repl.core.conversation import SYSTEM
 from repl.core.plugin_host import PluginError
-from repl.core.records import Encoding, ModelError, Reply, RunControl, TokenProbs
+from repl.core.records import Encoding, ModelError, ModelSpec, Reply, RunControl, TokenProbs
 from repl.core.results import RESERVED_FIELDS, Stats, Turn
 from repl.core.session import Session
 from repl.core.text import one_line
@@ -95,6 +96,7 @@ def run_turn(
     aside: Callable[[str], None] | None = None,
     notify: Callable[[str], None] | None = None,
     cancel: threading.Event | None = None,
+    watch: Callable[[RunControl], None] | None = None,
 ) -> Turn:
     """Send `text` to a model and record the turn; never raises for the model's failures.
 
@@ -104,6 +106,9 @@ def run_turn(
     trimmed) before the model runs, so that they come ahead of the reply.
     `cancel`, when given, is the flag that stops this turn: several turns
     running at once share one (see `cancel_all_on_interrupt`).
+
+    `watch` is handed the run's control before the model runs, to follow its
+    steps while it works (a live "thinking: N tokens" line).
     """
     spec = session.spec(name)
     settings = dict(session.settings_of(spec.name))
@@ -112,6 +117,8 @@ def run_turn(
     control = RunControl(stream=write if streaming else None, aside=aside if streaming else None)
     if cancel is not None:
         control.cancel_event = cancel
+    if watch is not None:
+        watch(control)
     started = model = None
     try:
         model = session.model(spec.name)
@@ -144,6 +151,7 @@ def run_turn(
         turn.notices.extend(reply.notices)
         turn.logprobs = _checked_logprobs(session, spec.plugin, reply.logprobs)
         turn.stats.new_tokens = len(reply.new_ids) if reply.new_tokens is None else reply.new_tokens
+        turn.stats.reasoning_tokens = reply.reasoning_tokens
         if reply.input_tokens is not None:
             turn.stats.input_tokens = reply.input_tokens
         turn.stats.stop_reason = "cancelled" if control.cancelled else reply.stop_reason
@@ -162,9 +170,27 @@ def run_turn(
         turn.streamed = control.streaming and bool(control.streamed or control.aside_streamed)
         if started is not None:
             _finish_stats(turn.stats, control, started)
+        _say_what_the_conversation_keeps(turn, spec, settings)
         session.turns.append(turn)
     session.host.broadcast("turn_finished", turn=turn)
     return turn
+
+
+def _say_what_the_conversation_keeps(turn: Turn, spec: ModelSpec, settings: dict) -> None:
+    """For a model that keeps a conversation, whether a cancelled or failed exchange stays in it.
+
+    The conversation is the model's turns that worked (`Session.history`): a
+    cancelled one stays with the partial reply it got, a failed one is left out
+    whole, so user and assistant turns still alternate for templates that insist.
+    """
+    if not (spec.setting(SYSTEM.name) or settings.get("context")):
+        return
+    if turn.error is not None:
+        turn.notices.append("the failed exchange is left out of the conversation")
+    elif turn.stats.stop_reason == "cancelled":
+        turn.notices.append(
+            "the cancelled exchange stays in the conversation with its partial reply; /clear forgets it"
+        )
 
 
 def _json_data(session: Session, plugin: str, data: object) -> dict:
@@ -213,5 +239,10 @@ def _finish_stats(stats: Stats, control: RunControl, started: float) -> None:
     stats.seconds = time.perf_counter() - started
     if control.first_token_at is not None:
         stats.ttft = control.first_token_at - started
+    # The first answer token: when its text was streamed, else the step that made it (a reply not streamed).
+    if control.first_answer_at is not None:
+        stats.ttfa = control.first_answer_at - started
+    elif stats.reasoning_tokens < min(len(control.step_times), stats.new_tokens):
+        stats.ttfa = control.step_times[stats.reasoning_tokens] - started
     if stats.new_tokens and stats.seconds > 0:
         stats.tokens_per_s = stats.new_tokens / stats.seconds

@@ -49,6 +49,7 @@ _HOME = {
             "Split",
             "WholeCharacterStreamer",
             "IncrementalStreamer",
+            "ReadingStreamer",
             "streamer_for",
             "generation_config",
             "generate",
@@ -63,9 +64,31 @@ _HOME = {
         "probabilities",
     ),
     **dict.fromkeys(
-        ("render_prompt", "message_spans", "added_by_template", "control_ids", "end_of_turn_ids"), "chat_templates"
+        (
+            "render_prompt",
+            "message_spans",
+            "added_by_template",
+            "control_ids",
+            "end_of_turn_ids",
+            "template_variables",
+            "generation_prompt",
+            "TemplateError",
+        ),
+        "chat_templates",
     ),
-    **dict.fromkeys(("split_reasoning", "reasoning_open_in_prompt"), "reasoning"),
+    **dict.fromkeys(
+        (
+            "split_reasoning",
+            "reasoning_open_in_prompt",
+            "ReplyFormat",
+            "ReplyReader",
+            "ThinkingBudget",
+            "reply_format",
+            "think_format",
+            "harmony_format",
+        ),
+        "reasoning",
+    ),
 }
 
 __all__ = sorted(_HOME)

@@ -23,16 +23,100 @@ class TemplateError(ModelError):
     """The chat template could not render the conversation."""
 
 
-def render_prompt(tokenizer: Any, messages: list[dict[str, Any]], checkpoint: str) -> str:
-    """The prompt text for `messages`, ready for the assistant's turn; a failure is one line naming the checkpoint."""
+# The special tokens' names, which apply_chat_template passes to a template as variables.
+_SPECIAL_TOKEN_NAMES = (
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "sep_token",
+    "pad_token",
+    "cls_token",
+    "mask_token",
+    "additional_special_tokens",
+)
+# What apply_chat_template passes to every template itself, and jinja's and transformers' own functions:
+# none of these is the user's to set.
+_PASSED = frozenset(
+    {
+        "messages",
+        "add_generation_prompt",
+        "continue_final_message",
+        "tools",
+        "documents",
+        "raise_exception",
+        "strftime_now",
+    }
+)
+
+
+def render_prompt(
+    tokenizer: Any, messages: list[dict[str, Any]], checkpoint: str, variables: dict[str, Any] | None = None
+) -> str:
+    """The prompt text for `messages`, ready for the assistant's turn; a failure is one line naming the checkpoint.
+
+    `variables` are passed to the template (`enable_thinking`, `reasoning_effort`: `template_arguments`).
+    """
     try:
-        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False, **(variables or {}))
     except Exception as exc:  # a template can raise anything: jinja errors, raise_exception(), type errors
         message = " ".join(str(exc).split()) or type(exc).__name__
         raise TemplateError(f"the chat template of {checkpoint!r} failed to render: {message}") from None
 
 
-def message_spans(tokenizer: Any, messages: list[dict[str, Any]], prompt: str, checkpoint: str) -> list[range]:
+def template_variables(source: Any) -> frozenset[str]:
+    """The variables a chat template reads that a user may set (`enable_thinking`, `reasoning_effort`).
+
+    `source` is a tokenizer (its `chat_template`, one or several) or a template's text.
+
+    jinja's own analysis of the template (`meta.find_undeclared_variables`):
+    every name it may read before assigning it, less what `apply_chat_template`
+    passes itself (the messages, the special tokens, its functions) and jinja's
+    globals. A name the template only sets on some branches (Qwen3's `content`)
+    is its own, unless it asks whether the name is defined, as templates do
+    for a variable with a default (gpt-oss's `reasoning_effort`). A checkpoint
+    with several named templates contributes the names of all.
+    """
+    import jinja2
+    from jinja2 import meta, nodes
+    from jinja2.ext import Extension
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    class Generation(Extension):
+        """transformers' `{% generation %}…{% endgeneration %}` block, read as its body."""
+
+        tags = frozenset({"generation"})
+
+        def parse(self, parser):
+            next(parser.stream)
+            return parser.parse_statements(("name:endgeneration",), drop_needle=True)
+
+    template = source if isinstance(source, str) else source.chat_template
+    sources = list(template.values()) if isinstance(template, dict) else [template or ""]
+    environment = ImmutableSandboxedEnvironment(extensions=["jinja2.ext.loopcontrols", Generation])
+    special = set(_SPECIAL_TOKEN_NAMES) | set(getattr(source, "special_tokens_map", {}))
+    found: set[str] = set()
+    for source in sources:
+        try:
+            tree = environment.parse(source)
+        except jinja2.TemplateSyntaxError:
+            continue  # rendering says what is wrong with it, in one line
+        assigned = {name.name for name in tree.find_all(nodes.Name) if name.ctx in ("store", "param")}
+        asked = {
+            test.node.name
+            for test in tree.find_all(nodes.Test)
+            if test.name in ("defined", "undefined") and isinstance(test.node, nodes.Name)
+        }
+        found |= {name for name in meta.find_undeclared_variables(tree) if name not in assigned or name in asked}
+    return frozenset(found - _PASSED - special - set(environment.globals))
+
+
+def message_spans(
+    tokenizer: Any,
+    messages: list[dict[str, Any]],
+    prompt: str,
+    checkpoint: str,
+    variables: dict[str, Any] | None = None,
+) -> list[range]:
     """Where each message's text lies in `prompt` (as rendered from `messages`).
 
     Each message is rendered once more with every character of its text
@@ -50,7 +134,7 @@ def message_spans(tokenizer: Any, messages: list[dict[str, Any]], prompt: str, c
             continue
         changed = list(messages)
         changed[index] = {**message, "content": _every_character_changed(content)}
-        other = render_prompt(tokenizer, changed, checkpoint)
+        other = render_prompt(tokenizer, changed, checkpoint, variables)
         spans.append(_differing_span(prompt, other))
     return spans
 
@@ -93,6 +177,21 @@ def control_ids(tokenizer: Any) -> set[int]:
     """The tokenizer's special tokens, with those only registered as special added tokens (`<|im_end|>`)."""
     added = {token_id for token_id, token in tokenizer.added_tokens_decoder.items() if token.special}
     return set(tokenizer.all_special_ids) | added
+
+
+def generation_prompt(tokenizer: Any) -> str:
+    """What the template writes to open the assistant's turn (`<|im_start|>assistant\\n`, `<|start|>assistant`).
+
+    The difference between a one-line conversation rendered with and without
+    `add_generation_prompt`; empty where the template ignores it or fails.
+    """
+    said = [{"role": "user", "content": _PROBE_REPLY}]
+    try:
+        plain = tokenizer.apply_chat_template(said, tokenize=False)
+        opened = tokenizer.apply_chat_template(said, tokenize=False, add_generation_prompt=True)
+    except Exception:  # a template may render nothing useful for one line alone; the reply is then read whole
+        return ""
+    return opened[len(plain) :] if opened.startswith(plain) else ""
 
 
 def end_of_turn_ids(tokenizer: Any, checkpoint: str) -> set[int]:

@@ -9,7 +9,7 @@ import torch
 import transformers
 from tokenizers import Tokenizer
 from tokenizers.decoders import DecodeStream
-from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from repl.core.records import (
@@ -20,6 +20,7 @@ from repl.core.records import (
 from repl.core.settings import GENERATION_KEYS
 from repl.hf import placement
 from repl.hf.loading import flattened
+from repl.hf.reasoning import ReplyReader
 from repl.hf.tokens import decode_text
 from repl.hf.validation import check_logits_processors
 
@@ -115,6 +116,37 @@ class IncrementalStreamer(WholeCharacterStreamer):
             self._show(self.text, final=False)
 
 
+class ReadingStreamer(BaseStreamer):
+    """Streams a reply through a `ReplyReader`: its thinking to `control.emit_aside`, its answer to `control.emit`.
+
+    The reader decodes the ids itself (transformers' response parser), so the
+    streamed thinking and answer are exactly what reading the whole reply gives.
+    """
+
+    def __init__(self, reader: ReplyReader, control: RunControl):
+        self.reader = reader
+        self.control = control
+        self.shown = {"thinking": 0, "answer": 0}
+        self.prompt_seen = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.prompt_seen:
+            self.prompt_seen = True
+            return
+        self.reader.feed(value.reshape(-1).tolist())
+        self._show()
+
+    def end(self) -> None:
+        self.reader.finish()
+        self._show()
+
+    def _show(self) -> None:
+        thinking, answer = self.reader.thinking, self.reader.answer
+        self.control.emit_aside(thinking[self.shown["thinking"] :])
+        self.control.emit(answer[self.shown["answer"] :])
+        self.shown = {"thinking": len(thinking), "answer": len(answer)}
+
+
 def streamer_for(tokenizer: Any, control: RunControl, split: Split | None = None) -> WholeCharacterStreamer:
     """The incremental streamer where the tokenizer has a Rust backend, else the whole-reply one."""
     if isinstance(getattr(tokenizer, "backend_tokenizer", None), Tokenizer):
@@ -136,11 +168,15 @@ def generate(
     settings: dict[str, Any],
     control: RunControl,
     split: Split | None = None,
+    reader: ReplyReader | None = None,
+    processors: list[Any] | None = None,
     **overrides: Any,
 ) -> Any:
     """Run `generate` so that Ctrl-C stops it between steps and text streams as it comes.
 
-    ``split`` divides the streamed text into an aside and the reply (see `_WholeCharacterStreamer`).
+    ``split`` divides the streamed text into an aside and the reply (see `_WholeCharacterStreamer`);
+    a ``reader`` (`ReplyReader`) streams a reasoning model's thinking and answer apart instead.
+    ``processors`` are logits processors added to the ones the settings make (`ThinkingBudget`).
     Returns generate's output record: `sequences`, and with the `probs` setting
     on, the raw `logits` and processed `scores` of every step for `token_probs`.
     Beam search keeps no per-token scores of the chosen sequence, so it records none.
@@ -156,13 +192,16 @@ def generate(
         transformers.set_seed(settings["seed"])
     streamer = None
     if control.streaming and config.num_beams == 1:  # generate() refuses streamers with beam search
-        streamer = streamer_for(model.tokenizer, control, split)
+        streamer = (
+            ReadingStreamer(reader, control) if reader is not None else streamer_for(model.tokenizer, control, split)
+        )
     try:
         with torch.inference_mode():
             return model.handle.generate(
                 **{k: v.to(placement.input_device(model.handle)) for k, v in inputs.items()},
                 generation_config=config,
                 stopping_criteria=StoppingCriteriaList([_CancelCriteria(control)]),
+                logits_processor=LogitsProcessorList(processors or []),
                 streamer=streamer,
             )
     except (ValueError, RuntimeError, MemoryError) as exc:

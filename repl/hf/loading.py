@@ -371,7 +371,25 @@ def _load_tokenizer(checkpoint: str, options: LoadOptions, local_files_only: boo
         # transformers 5 builds an empty tokenizer when the vocabulary files are missing, instead of
         # failing: special tokens only, plus SentencePiece's word-boundary piece.
         raise ModelError(f"checkpoint {checkpoint!r} has no usable tokenizer: its vocabulary files are missing")
+    _without_decode_warnings(tokenizer)
     return tokenizer
+
+
+def _without_decode_warnings(tokenizer: Any) -> None:
+    """Settle now what transformers would warn about at the first decode, in the middle of a reply.
+
+    A BPE tokenizer saved with `clean_up_tokenization_spaces` on (many Llama
+    and SmolLM checkpoints) has it ignored at each decode, with a warning the
+    first time; switching it off here decodes exactly the same, silently.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if (
+        getattr(tokenizer, "clean_up_tokenization_spaces", False)
+        and backend is not None
+        and type(backend.model).__name__ == "BPE"
+        and not getattr(tokenizer, "clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output", False)
+    ):
+        tokenizer.clean_up_tokenization_spaces = False
 
 
 def _refuse_headless(spec: ModelSpec, checkpoint: str, config: Any, info: dict) -> None:

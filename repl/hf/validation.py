@@ -44,6 +44,11 @@ def validate_generation(settings: dict[str, Any]) -> str | None:
         config.validate(strict=True)
     except ValueError as exc:
         return _one_line(exc)
+    if settings.get("max_thinking_tokens") and config.num_beams > 1:
+        raise ValueError(
+            "max_thinking_tokens follows one sequence as it thinks, which beam search does not have: "
+            "set num_beams 1, or max_thinking_tokens 0"
+        )
     if settings.get("probs") and config.num_beams > 1:
         return "probs are not recorded with beam search (num_beams > 1): it keeps no per-token scores of its answer"
     return None

@@ -117,9 +117,18 @@ def _check(file: Path, data: dict[str, Any]) -> Config:
             or (key == "arena" and not all(isinstance(name, str) and name for name in value))
         ):
             raise ConfigError(f"{file}: {key} = {value!r} is not allowed; it takes {allowed}")
+    models = {}
     for name, table in data.get("models", {}).items():
         if not isinstance(table, dict):
             raise ConfigError(f"{file}: models.{name} = {table!r} is not allowed; it takes a table of settings")
+        # A table inside a model's table holds settings named after it: [models.chat.template] enable_thinking
+        # is the setting template.enable_thinking, as `/set` and `--set` spell it.
+        table = {
+            f"{key}.{inner}" if isinstance(value, dict) else key: inner_value
+            for key, value in table.items()
+            for inner, inner_value in (value.items() if isinstance(value, dict) else [(key, value)])
+        }
+        models[name] = table
         checkpoint = table.get("checkpoint")
         if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint.strip()):
             raise ConfigError(
@@ -142,6 +151,9 @@ def _check(file: Path, data: dict[str, Any]) -> Config:
         data = {**data, "max_memory": tuple(limits)}
     if "arena" in data:
         data = {**data, "arena": tuple(data["arena"])}
+
+    if "models" in data:
+        data = {**data, "models": models}
     return Config(path=file, **data)
 
 

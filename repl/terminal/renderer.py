@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 from prompt_toolkit.clipboard import InMemoryClipboard
 
 from repl.core.layout import DEFAULT_WIDTH, Wrapper, lay_out_part, wrap_lines, wrap_paragraph
+from repl.core.reasoning import THINKING_CLOSES, THINKING_OPENS, hidden_mark
 from repl.core.results import Table, shown_reply, turn_record
 from repl.core.text import one_line
 from repl.core.units import seconds
@@ -40,10 +41,12 @@ if TYPE_CHECKING:
 
 def stats_line(stats: Stats) -> str:
     per_second = "-" if stats.tokens_per_s is None else f"{stats.tokens_per_s:.1f} tok/s"
-    return (
-        f"[{stats.input_tokens} in, {stats.new_tokens} new, ttft {seconds(stats.ttft)}, "
-        f"{seconds(stats.seconds)}, {per_second}, {stats.stop_reason}]"
-    )
+    new = f"{stats.new_tokens} new"
+    first = f"ttft {seconds(stats.ttft)}"
+    if stats.reasoning_tokens:  # a reasoning model: how much of it was thinking, and when the answer began
+        new += f" ({stats.reasoning_tokens} thinking)"
+        first += f", ttfa {seconds(stats.ttfa)}"
+    return f"[{stats.input_tokens} in, {new}, {first}, {seconds(stats.seconds)}, {per_second}, {stats.stop_reason}]"
 
 
 def style():
@@ -88,17 +91,23 @@ class LiveTurn:
             self.renderer.stream(text)
             return
         if "aside" in self._streams and "reply" not in self._streams:
-            self._streams["aside"].finish()
-            self.renderer.out.write("\n")  # a blank line, as between two blocks, from the reasoning to the answer
+            self._end_thinking()
         self._markdown_stream("reply").feed(text)
 
     def aside(self, text: str) -> None:
         self.working.stop()
-        self.streamed = True
         if self.markdown:
+            if "aside" not in self._streams:
+                self.renderer.out.write(self.renderer.dimmed(THINKING_OPENS) + "\n")
             self._markdown_stream("aside").feed(text)
         else:
             self.renderer.aside(text)
+        self.streamed = self.streamed or self.renderer.terminal
+
+    def _end_thinking(self) -> None:
+        """The reasoning streamed as markdown is over: the rest of it, then the line that closes it."""
+        self._streams["aside"].finish()
+        self.renderer.out.write(self.renderer.dimmed(THINKING_CLOSES) + "\n")
 
     def notice(self, message: str) -> None:
         self.working.stop()
@@ -108,6 +117,8 @@ class LiveTurn:
         self.renderer.notice(message)
 
     def done(self, turn: Turn) -> None:
+        if "aside" in self._streams and "reply" not in self._streams:  # only reasoning came before it stopped
+            self._end_thinking()
         for stream in self._streams.values():  # the rest, an unclosed fence as code
             stream.finish()
         self.renderer.end_stream()
@@ -138,7 +149,11 @@ class Renderer:
 
     A reply's aside (a model's reasoning: streamed through `aside`, or
     ``data["reasoning"]`` of a finished turn) is shown before the reply, on
-    lines of its own, dimmed on a terminal that takes colour.
+    lines of its own between "thinking…" and "…done thinking", dimmed on a
+    terminal that takes colour; with the model's `think` setting at `hide`,
+    only a mark after the reply says it thought. Off a terminal (a pipe, `-e`)
+    the reasoning is not shown at all: stdout carries the answers, and `--json`,
+    the transcript and session files keep the reasoning.
 
     `terminal` marks an interactive session at a terminal, where confirmations
     share the screen with replies and `colour` may be on; otherwise (batch
@@ -191,9 +206,13 @@ class Renderer:
         self.out.flush()
 
     def aside(self, text: str) -> None:
-        self.out.write(self._dimmed(self._wrapped(text)))
+        if not self.terminal:
+            return
+        if not self.aside_open:
+            self.out.write(self.dimmed(THINKING_OPENS) + "\n")
+            self.aside_open = True
+        self.out.write(self.dimmed(self._wrapped(text)))
         self.out.flush()
-        self.aside_open = True
 
     def _wrapped(self, text: str) -> str:
         if self._wrapper is None:
@@ -209,16 +228,16 @@ class Renderer:
         """Write the end of streamed text the wrapper held back (its last word)."""
         if self._wrapper is not None:
             last = self._wrapper.finish()
-            self.out.write(self._dimmed(last) if self.aside_open else last)
+            self.out.write(self.dimmed(last) if self.aside_open else last)
             self._wrapper = None
 
     def _close_aside(self) -> None:
         if self.aside_open:
             self.end_stream()
             self.aside_open = False
-            self.out.write("\n")
+            self.out.write("\n" + self.dimmed(THINKING_CLOSES) + "\n")
 
-    def _dimmed(self, text: str) -> str:
+    def dimmed(self, text: str) -> str:
         return _DIM + text + _UNDIM if self.colour else text
 
     def working(self, describe: Callable[[], str]) -> Working:
@@ -347,11 +366,15 @@ class Renderer:
                 self._close_aside()
             else:
                 self.out.write("\n")
+        hidden = turn.settings.get("think") == "hide"
+        thought = isinstance(reasoning, str) and reasoning and self.terminal and not turn.error
+        if thought and hidden and streamed:
+            self.out.write(self.dimmed(hidden_mark(turn)) + "\n")
         for notice in turn.notices[live.notices_shown if live else 0 :]:
             self.notice(notice)
         if not streamed:
             width = self.width()
-            if isinstance(reasoning, str) and reasoning:
+            if thought and not hidden:
                 self.out.write(self._reasoning_text(turn, reasoning, width) + "\n")
             if not turn.error:
                 reply = self.reply_text(turn, width)
@@ -360,6 +383,8 @@ class Renderer:
                 separator = " " if raw else "\n"  # a drawn reply starts on a line of its own
                 shown = (label + separator if label else "") + reply
                 self.out.write((self._wrapped_whole(shown) if raw else shown) + "\n")
+            if thought and hidden:
+                self.out.write(self.dimmed(hidden_mark(turn)) + "\n")
         if turn.stats.stop_reason == "cancelled" and not turn.error:
             self.notice("cancelled: the reply above is what was generated before Ctrl-C")
         if turn.error:
@@ -383,9 +408,12 @@ class Renderer:
         return shown_reply(turn)
 
     def _reasoning_text(self, turn: Turn, reasoning: str, width: int | None) -> str:
+        """A finished turn's reasoning between the lines that set it apart, dimmed (as markdown where it renders so)."""
         if width is not None and self.terminal and turn.settings.get("render") == "markdown":
-            return self._markdown_text(reasoning, width, dim=True)
-        return self._dimmed(self._wrapped_whole(reasoning))
+            shown = self._markdown_text(reasoning, width, dim=True)
+        else:
+            shown = self.dimmed(self._wrapped_whole(reasoning))
+        return f"{self.dimmed(THINKING_OPENS)}\n{shown}\n{self.dimmed(THINKING_CLOSES)}"
 
     def _markdown_text(self, text: str, width: int, dim: bool = False) -> str:
         return render_markdown(text, width, self.colour, terminal_color_system(os.environ), dim).rstrip("\n")

@@ -21,7 +21,8 @@ SEPARATOR = " | "
 
 def last_reply(stats: Stats) -> str:
     rate = "- tok/s" if stats.tokens_per_s is None else f"{stats.tokens_per_s:.1f} tok/s"
-    return f"last: {stats.new_tokens} tok, {rate}, {stats.stop_reason}"
+    thinking = f" ({stats.reasoning_tokens} thinking)" if stats.reasoning_tokens else ""
+    return f"last: {stats.new_tokens} tok{thinking}, {rate}, {stats.stop_reason}"
 
 
 def toolbar_text(facts: dict[str, Any], width: int) -> str:
@@ -38,6 +39,8 @@ def toolbar_text(facts: dict[str, Any], width: int) -> str:
     extras = [f"{key}={settings_module.format_value(value)}" for key, value in facts.items()]
     if last is not None and last.ttft is not None:
         extras.append(f"ttft {last.ttft:.3f}s")
+    if last is not None and last.reasoning_tokens and last.ttfa is not None:
+        extras.append(f"ttfa {last.ttfa:.3f}s")
     text = " " + SEPARATOR.join(essential)
     for part in extras:
         if cells(text + SEPARATOR + part) + 1 > width:

@@ -43,7 +43,12 @@ def settings_help(context: CommandContext) -> list[Part]:
     """The active model's settings, each with what it takes and what it does."""
     spec = context.spec()
     rows = tuple(
-        (setting.name, setting.describe_range(), settings_module.format_value(setting.default), setting.help)
+        (
+            settings_module.shown_name(setting),
+            setting.describe_range(),
+            "-" if setting.prefix else settings_module.format_value(setting.default),
+            setting.help,
+        )
         for setting in settings_module.all_settings(spec)
     )
     head = f"settings of {spec.name} (/set KEY VALUE changes one, /show lists the values in force):"

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from repl.app.commands.arguments import on_off, split_arguments, unquoted
 from repl.app.commands.registry import command
 from repl.core import settings as settings_module
+from repl.core.reasoning import TEMPLATE
+from repl.core.records import Setting
 from repl.core.results import CommandError, Result, Table
 
 if TYPE_CHECKING:
@@ -86,8 +88,11 @@ def set_command(context: CommandContext, args: str) -> str:
         warning = context.session.set(spec.name, key, value)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    value = context.session.settings_of(spec.name)[key]
-    shown = f"{spec.name}: {key} = {settings_module.format_value(value)}"
+    values = context.session.settings_of(spec.name)
+    if key in values:
+        shown = f"{spec.name}: {key} = {settings_module.format_value(values[key])}"
+    else:  # a template variable set to none: not passed, so the template's own default applies
+        shown = f"{spec.name}: {key} unset (the template's default)"
     return f"{shown}\nnote: {warning}" if warning else shown
 
 
@@ -96,18 +101,41 @@ def show_command(context: CommandContext, args: str) -> Result:
     words = split_arguments(args, "/show [NAME]", 0, 1)
     spec = context.spec(words[0]) if words else context.spec()
     values = context.session.settings_of(spec.name)
-    rows = tuple(
-        (setting.name, settings_module.format_value(values[setting.name]), setting.help)
-        for setting in settings_module.all_settings(spec)
-    )
+    rows: list[tuple[str, str, str]] = []
+    for setting in settings_module.all_settings(spec):
+        if setting.prefix:
+            rows += _prefixed_rows(context, spec.name, setting, values)
+        else:
+            rows.append((setting.name, settings_module.format_value(values[setting.name]), setting.help))
     return Result(
         parts=[
             f"{spec.name} ({spec.family}, {context.session.checkpoint_of(spec.name)})",
-            Table(("setting", "value", "meaning"), rows),
+            Table(("setting", "value", "meaning"), tuple(rows)),
             f"stats after each reply: {'on' if context.evaluator.show_stats else 'off'}",
             "comparisons: " + ", ".join(f"{key} = {value}" for key, value in context.session.compare.items()),
         ]
     )
+
+
+def _prefixed_rows(context: CommandContext, name: str, setting: Setting, values: dict) -> list[tuple[str, str, str]]:
+    """One row per name after a prefix setting: for `template.`, each variable the loaded template reads."""
+    loaded = context.loaded(name)
+    read = loaded.template_variables if loaded is not None and setting.name == TEMPLATE.name else None
+    named = sorted({key.removeprefix(setting.name) for key in values if key.startswith(setting.name)} | set(read or ()))
+    if not named:
+        unknown = "none read by its template" if read is not None else "listed once the model is loaded"
+        return [(settings_module.shown_name(setting), "-", f"{setting.help} ({unknown})")]
+    meaning = "a variable its chat template reads" if read is not None else setting.help
+    return [
+        (
+            setting.name + variable,
+            settings_module.format_value(values[setting.name + variable])
+            if setting.name + variable in values
+            else "(template's default)",
+            meaning,
+        )
+        for variable in named
+    ]
 
 
 @command(

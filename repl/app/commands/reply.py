@@ -1,4 +1,4 @@
-"""The last reply, taken out of the REPL: /copy and /save."""
+"""The last reply, taken out of the REPL: /copy, /save and /reasoning."""
 
 from __future__ import annotations
 
@@ -62,3 +62,21 @@ def save_command(context: CommandContext, args: str) -> str:
     except StorageError as exc:
         raise CommandError(str(exc)) from None
     return f"saved the last reply to {path}"
+
+
+@command(
+    "reasoning",
+    usage="[NAME]",
+    help="the thinking behind the last reply (of NAME), shown or hidden as it was (think show or hide)",
+)
+def reasoning_command(context: CommandContext, args: str) -> str:
+    words = split_arguments(args, "/reasoning [NAME]", 0, 1)
+    name = context.spec(words[0]).name if words else None
+    replies = [turn for turn in context.turns if turn.ok and (name is None or turn.model == name)]
+    if not replies:
+        raise CommandError(f"no reply yet{f' from {name}' if name else ''}: send a line first")
+    turn = replies[-1]
+    reasoning = turn.data.get("reasoning")
+    if not isinstance(reasoning, str) or not reasoning:
+        raise CommandError(f"the last reply of {turn.model} came without reasoning")
+    return reasoning

@@ -103,10 +103,11 @@ def saved(tokenizer, path: pathlib.Path):
     return transformers.AutoTokenizer.from_pretrained(path)
 
 
-def train_byte_level_bpe(specials: tuple[str, ...] = ()):
+def train_byte_level_bpe(specials: tuple[str, ...] = (), extra_corpus: tuple[str, ...] = (), vocab_size: int = 400):
     """GPT-2's style, trained on the English corpus: byte-level BPE, so any text encodes without an unknown token.
 
     A `tokenizers.Tokenizer`, its `specials` first; each checkpoint makes its tokenizer class of it.
+    `extra_corpus` is learnt too (a chat template's words, so that its prompts stay short).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -114,12 +115,12 @@ def train_byte_level_bpe(specials: tuple[str, ...] = ()):
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=400,
+        vocab_size=vocab_size,
         special_tokens=list(specials),
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    bpe.train_from_iterator(ENGLISH_CORPUS, trainer=trainer)
+    bpe.train_from_iterator(ENGLISH_CORPUS + extra_corpus, trainer=trainer)
     return bpe
 
 
