@@ -9,6 +9,12 @@ the tokens where it has vLLM's `/tokenize`; `run` streams the reply through
 server-sent events with the `openai` client; `decode` takes the token counts
 from the server's `usage`, since the reply's ids never leave the server.
 
+A reasoning model's thinking comes as its own delta field (`reasoning_content`
+from vLLM, llama.cpp and `transformers serve`, `reasoning` from some others)
+and is streamed apart from the answer, like a local model's. `reasoning_effort`
+goes as the request's own field; `think off` and `template.NAME` go as
+`chat_template_kwargs`, which the servers that render templates pass to theirs.
+
 The API key comes from MODELREPL_API_KEY or OPENAI_API_KEY and stays in the
 client: it is never part of a message, a setting or the checkpoint.
 """
@@ -21,7 +27,10 @@ from urllib.parse import urlsplit
 
 from repl.api import (
     GENERATION_SETTINGS,
+    REASONING_EFFORT,
     SYSTEM,
+    TEMPLATE,
+    THINK,
     Encoding,
     LoadedModel,
     ModelError,
@@ -80,7 +89,7 @@ def register_models(register):
         family=FAMILY,
         checkpoint=DEFAULT_CHECKPOINT,
         description="a model on an OpenAI-compatible server: -m remote=http://HOST:PORT/v1[#MODEL_ID]",
-        settings=(MODE, SYSTEM, TIMEOUT) + SAMPLING,
+        settings=(MODE, SYSTEM, TIMEOUT) + SAMPLING + (THINK, REASONING_EFFORT, TEMPLATE),
         markdown=True,
     )
 
@@ -180,7 +189,15 @@ def run(model: LoadedModel, encoding: Encoding, settings: dict[str, Any], contro
     chat = "messages" in encoding.context
     create = client.chat.completions.create if chat else client.completions.create
     timeout = settings["timeout"]
-    outcome: dict[str, Any] = {"text": [], "finish_reason": None, "usage": None, "answering": False}
+    if chat:
+        parameters.update(_template_parameters(settings, model))
+    outcome: dict[str, Any] = {
+        "text": [],
+        "reasoning": [],
+        "finish_reason": None,
+        "usage": None,
+        "answering": False,
+    }
 
     def stream_reply() -> None:
         stream = create(
@@ -197,15 +214,21 @@ def run(model: LoadedModel, encoding: Encoding, settings: dict[str, Any], contro
                 if chunk.usage is not None:
                     outcome["usage"] = chunk.usage
                 pieces = [(choice.delta.content if chat else choice.text) or "" for choice in chunk.choices]
+                thoughts = [_reasoning_of(choice.delta) if chat else "" for choice in chunk.choices]
                 for choice in chunk.choices:
                     outcome["finish_reason"] = choice.finish_reason or outcome["finish_reason"]
-                text = "".join(pieces)
+                text, thought = "".join(pieces), "".join(thoughts)
+                if outcome["reasoning"] and not outcome["text"]:
+                    text = text.lstrip()  # the blank lines between the thinking and the answer
+                if thought:
+                    outcome["reasoning"].append(thought)
+                    control.emit_aside(thought)
                 if text:
                     outcome["text"].append(text)
                     control.emit(text)
                 # Only a chunk with text is a decoding step: a chat stream opens with an empty one (the role),
                 # which must not count as the first token.
-                if control.step() if text else control.cancelled:
+                if control.step() if text or thought else control.cancelled:
                     return
 
     _call(model.memo["url"], model.memo["key"], timeout, stream_reply, outcome)
@@ -227,6 +250,7 @@ def decode(model: LoadedModel, encoding: Encoding, output: dict[str, Any], setti
         notices.append(f"the server stopped the reply: {reason}")
     if usage is None:  # it comes last: a reply cut short by Ctrl-C, or a server that does not count
         notices.append("the server sent no token counts (usage), so the stats show none")
+    reasoning = "".join(output["reasoning"]).strip()
     return Reply(
         text=text,
         raw_text=text,
@@ -234,7 +258,44 @@ def decode(model: LoadedModel, encoding: Encoding, output: dict[str, Any], setti
         input_tokens=usage.prompt_tokens if usage is not None else None,
         new_tokens=usage.completion_tokens if usage is not None else None,
         notices=notices,
+        data={"reasoning": reasoning} if reasoning else {},
+        reasoning_tokens=_reasoning_tokens(usage, output["reasoning"]),
     )
+
+
+def _reasoning_of(delta: Any) -> str:
+    """A delta's reasoning: vLLM, llama.cpp and transformers serve send `reasoning_content`, others `reasoning`."""
+    for name in ("reasoning_content", "reasoning"):
+        value = getattr(delta, name, None)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def _reasoning_tokens(usage: Any, pieces: list[str]) -> int:
+    """The server's own count of reasoning tokens where its usage has one, else one per reasoning piece streamed.
+
+    Reasoning that is only whitespace (an empty thinking block the prompt closed) is none.
+    """
+    if not "".join(pieces).strip():
+        return 0
+    details = getattr(usage, "completion_tokens_details", None)
+    counted = getattr(details, "reasoning_tokens", None)
+    return counted if isinstance(counted, int) and counted > 0 else len(pieces)
+
+
+def _template_parameters(settings: dict[str, Any], model: LoadedModel) -> dict[str, Any]:
+    """`reasoning_effort` as the API's own field; `think off` and `template.NAME` for the server's chat template."""
+    from repl.api import template_arguments
+
+    variables = template_arguments(settings, model)
+    parameters: dict[str, Any] = {}
+    effort = variables.pop(REASONING_EFFORT.name, None)
+    if effort is not None:
+        parameters["reasoning_effort"] = effort
+    if variables:
+        parameters["extra_body"] = {"chat_template_kwargs": variables}
+    return parameters
 
 
 def _call(url: str, key: str | None, timeout: float, request: Any, outcome: dict[str, Any] | None = None) -> Any:

@@ -9,6 +9,7 @@ a stdlib HTTP server in a thread. All traffic stays on 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -20,14 +21,16 @@ import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 import plugins.remote
 from repl.core.results import turn_record
 from repl.core.turn import run_turn
+from repl.terminal.renderer import Renderer
 from repl.testing import make_host, make_repl
-from repl.testing.checkpoints import build_chat_checkpoint
+from repl.testing.checkpoints import ChatPrompt, build_chat_checkpoint, teach_checkpoint
 
 SECRET = "sk-test-0123456789-secret"
 
@@ -41,12 +44,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """`transformers serve` on a tiny chat checkpoint: (base URL, checkpoint directory, process)."""
-    checkpoint = build_chat_checkpoint(tmp_path_factory.mktemp("chat") / "tiny-chat", "chatml")
+@contextlib.contextmanager
+def transformers_serve(checkpoint: Path, logs: Path):
+    """`transformers serve` on a checkpoint, on 127.0.0.1: (base URL, process)."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
+    log = (logs / "serve.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "transformers.cli.transformers", "serve", str(checkpoint)]
         + ["--host", "127.0.0.1", "--port", str(port)],
@@ -64,7 +66,7 @@ def served(tmp_path_factory):
             assert process.poll() is None, f"transformers serve exited: {Path(log.name).read_text()[-2000:]}"
             assert time.monotonic() < deadline, "transformers serve did not start in time"
             time.sleep(0.3)
-        yield url, checkpoint, process
+        yield url, process
     finally:
         process.terminate()
         try:
@@ -73,6 +75,14 @@ def served(tmp_path_factory):
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """`transformers serve` on a tiny chat checkpoint: (base URL, checkpoint directory, process)."""
+    checkpoint = build_chat_checkpoint(tmp_path_factory.mktemp("chat") / "tiny-chat", "chatml")
+    with transformers_serve(checkpoint, tmp_path_factory.mktemp("serve")) as (url, process):
+        yield url, checkpoint, process
 
 
 def error_of(result) -> str:
@@ -160,7 +170,10 @@ def test_ctrl_c_closes_the_stream_and_keeps_the_partial_reply(served):
     turn = run_turn(repl.session, "remote", "Hello", press_ctrl_c)
 
     assert turn.ok and turn.stats.stop_reason == "cancelled"
-    assert turn.notices == ["the server sent no token counts (usage), so the stats show none"]
+    assert turn.notices == [
+        "the server sent no token counts (usage), so the stats show none",
+        "the cancelled exchange stays in the conversation with its partial reply; /clear forgets it",
+    ]
     assert turn.output == "".join(streamed) and len(streamed) < 20
     assert repl.handle("/set max_new_tokens 3").ok  # the session carries on
     assert run_turn(repl.session, "remote", "Hello").ok
@@ -222,6 +235,48 @@ def test_a_server_killed_mid_stream_is_one_line_and_the_input_is_kept(served):
     assert repl.session.turns[-1].input == "Hello again"
 
 
+# -- a reasoning model on the real server ---------------------------------------------------------
+
+THOUGHT = "<think>\nGreet them.\n</think>\n\nHello there!"
+
+
+@pytest.fixture(scope="module")
+def served_thinker(tmp_path_factory):
+    """`transformers serve` on a tiny Qwen3 taught to think before "Hi", and to answer at once without thinking.
+
+    transformers serve reads a Qwen3's replies with its own response template and sends the thinking as
+    `reasoning_content` deltas.
+    """
+    examples = {"Hi": THOUGHT, ChatPrompt.of("Hi", enable_thinking=False): "Hi!"}
+    checkpoint = build_chat_checkpoint(tmp_path_factory.mktemp("qwen3") / "tiny-qwen3", "qwen3")
+    teach_checkpoint("chat", checkpoint, examples, steps=120)
+    with transformers_serve(checkpoint, tmp_path_factory.mktemp("serve")) as (url, _):
+        yield url
+
+
+@pytest.mark.slow
+def test_the_servers_reasoning_is_shown_apart_and_think_off_reaches_its_template(served_thinker):
+    repl = remote_repl(served_thinker, max_new_tokens=30, temperature=0.0)
+    asides: list[str] = []
+    turn = run_turn(repl.session, "remote", "Hi", lambda text: None, asides.append)
+    assert turn.ok, turn.error
+    assert (turn.output, turn.data) == ("Hello there!", {"reasoning": "Greet them."})
+    assert "".join(asides).strip() == "Greet them."
+    assert 0 < turn.stats.reasoning_tokens < turn.stats.new_tokens and turn.stats.ttfa > turn.stats.ttft
+    assert turn_record(turn)["reasoning"] == "Greet them."
+    # think off goes to the server's template as chat_template_kwargs: the model sees the prompt without thinking.
+    assert repl.handle("/clear").ok and repl.handle("/set think off").ok
+    turn = run_turn(repl.session, "remote", "Hi")
+    assert (turn.output, turn.data, turn.stats.reasoning_tokens) == ("Hi!", {}, 0)
+    # think hide: the answer, then the mark; /reasoning has the thinking.
+    out = io.StringIO()
+    repl = remote_repl(served_thinker, max_new_tokens=30, temperature=0.0, think="hide", render="raw")
+    repl.renderer = Renderer(out, io.StringIO(), terminal=True)
+    repl.handle("Hi")
+    assert out.getvalue().startswith("Hello there!\n(thought for ") and "Greet them." not in out.getvalue()
+    assert repl.handle("/reasoning").text == "Greet them."
+
+
 # -- faults from a small local server --------------------------------------------------------------
 
 
@@ -229,7 +284,8 @@ class FaultyServer(BaseHTTPRequestHandler):
     """Answers /v1/models with its models; each model fails in its own way on a completion request."""
 
     MODELS = ("status-401", "status-403", "status-404", "status-429", "status-500", "status-503")
-    MODELS += ("garbage", "truncated", "silent", "vllm")
+    MODELS += ("garbage", "truncated", "silent", "vllm", "reasoner")
+    bodies: ClassVar[list[dict]] = []  # the completion requests, for a test to see what was sent
 
     def log_message(self, *args):  # keep the test output clean
         pass
@@ -258,6 +314,7 @@ class FaultyServer(BaseHTTPRequestHandler):
                 200, {"count": len(pieces), "tokens": list(range(7, 7 + len(pieces))), "token_strs": pieces}
             )
         model = body["model"]
+        self.bodies.append(body)
         if model.startswith("status-"):
             status = int(model.removeprefix("status-"))
             echoed = self.headers.get("Authorization", "")  # some servers echo the key they refused
@@ -274,6 +331,18 @@ class FaultyServer(BaseHTTPRequestHandler):
             chunk = {"id": "1", "object": "text_completion", "created": 0, "model": model}
             chunk["choices"] = [{"index": 0, "text": "Hel", "finish_reason": None}]
             self.wfile.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+        elif model == "reasoner":  # its thinking in a `reasoning` field (as some servers name it), then the answer
+            chunk = {"id": "1", "object": "chat.completion.chunk", "created": 0, "model": model}
+            deltas = [{"role": "assistant"}, {"reasoning": "Think"}, {"reasoning": " hard."}, {"content": "Yes."}]
+            for delta in deltas:
+                event = {**chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            usage = {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}
+            usage["completion_tokens_details"] = {"reasoning_tokens": 7}
+            end = {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            self.wfile.write(b"data: " + json.dumps(end).encode() + b"\n\n")
+            self.wfile.write(b"data: " + json.dumps({**chunk, "choices": [], "usage": usage}).encode() + b"\n\n")
+            self.wfile.write(b"data: [DONE]\n\n")
         elif model == "vllm":
             chunk = {"id": "1", "object": "text_completion", "created": 0, "model": model}
             chunk["choices"] = [{"index": 0, "text": "ok", "finish_reason": "stop"}]
@@ -344,7 +413,7 @@ def test_a_refused_port_and_an_unknown_or_ambiguous_model(faulty):
     assert not unknown.ok and "has no model 'nope'; it serves: status-401" in error_of(unknown)
 
     several = remote_repl(faulty).handle("Hello")
-    assert not several.ok and "serves 10 models; pick one" in error_of(several)
+    assert not several.ok and "serves 11 models; pick one" in error_of(several)
 
     not_a_url = remote_repl("localhost:8000").handle("/load remote")
     assert not not_a_url.ok and "is not a server address" in not_a_url.error
@@ -360,6 +429,23 @@ def test_tokens_come_from_the_servers_tokenize_endpoint_where_it_has_one(faulty)
     assert turn.ok and turn.output == "ok"
     assert turn.stats.input_tokens == 2 and turn.stats.new_tokens == 1  # usage has the last word
     assert turn.stats.stop_reason == "eos"
+
+
+@pytest.mark.slow
+def test_a_reasoning_field_is_the_thinking_and_the_reasoning_settings_go_in_the_request(faulty):
+    repl = remote_repl(f"{faulty}#reasoner", reasoning_effort="low", **{"template.enable_thinking": True})
+    asides: list[str] = []
+    turn = run_turn(repl.session, "remote", "Hi", lambda text: None, asides.append)
+    assert turn.ok, turn.error
+    assert (turn.output, turn.data["reasoning"], "".join(asides)) == ("Yes.", "Think hard.", "Think hard.")
+    assert (turn.stats.new_tokens, turn.stats.reasoning_tokens) == (9, 7)  # the server's own counts
+    assert turn.stats.ttft < turn.stats.ttfa
+    sent = FaultyServer.bodies[-1]
+    assert sent["reasoning_effort"] == "low" and sent["chat_template_kwargs"] == {"enable_thinking": True}
+    # think off, with no template known here: both switches the templates read go to the server's.
+    assert repl.handle("/set template.enable_thinking none").ok and repl.handle("/set think off").ok
+    assert run_turn(repl.session, "remote", "Hi").ok
+    assert FaultyServer.bodies[-1]["chat_template_kwargs"] == {"enable_thinking": False, "thinking": False}
 
 
 @pytest.mark.slow
