@@ -242,7 +242,7 @@ def test_show_sets_the_thinking_apart_by_labels_and_dims_it_only_with_colour(thi
     repl = chat_repl(thinkers, "qwen3", renderer=renderer, render="raw")
     repl.handle("Hi")
     shown = out.getvalue()
-    assert shown.startswith("\x1b[2mthinking…\x1b[22m\n\x1b[2mG") and "\x1b[2m…done thinking\x1b[22m\nHello" in shown
+    assert shown.startswith("\x1b[2mthinking…\x1b[22m\n\x1b[2mGreet") and "\x1b[2m…done thinking\x1b[22m\nHello" in shown
     assert (
         shown.replace("\x1b[2m", "").replace("\x1b[22m", "") == "thinking…\nGreet them.\n…done thinking\nHello there!\n"
     )

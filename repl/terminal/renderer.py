@@ -211,8 +211,10 @@ class Renderer:
         if not self.aside_open:
             self.out.write(self.dimmed(THINKING_OPENS) + "\n")
             self.aside_open = True
-        self.out.write(self.dimmed(self._wrapped(text)))
-        self.out.flush()
+        wrapped = self._wrapped(text)
+        if wrapped:  # the wrapper may hold a word back
+            self.out.write(self.dimmed(wrapped))
+            self.out.flush()
 
     def _wrapped(self, text: str) -> str:
         if self._wrapper is None:
