@@ -108,7 +108,7 @@ def test_reasoning_comes_first_and_the_reply_starts_on_its_own_row():
     rows = [plain(row) for row in view.rows()]
     assert rows[2].startswith("let me think") and "error: it broke" not in rows[2]
     assert rows[3].startswith("Hello")
-    assert any("4 reasoning tok" in row for row in rows)
+    assert any("4 thinking tok" in row for row in rows)
 
 
 def test_control_characters_cannot_move_the_cursor():

@@ -242,7 +242,9 @@ def test_show_sets_the_thinking_apart_by_labels_and_dims_it_only_with_colour(thi
     repl = chat_repl(thinkers, "qwen3", renderer=renderer, render="raw")
     repl.handle("Hi")
     shown = out.getvalue()
-    assert shown.startswith("\x1b[2mthinking…\x1b[22m\n\x1b[2mGreet") and "\x1b[2m…done thinking\x1b[22m\nHello" in shown
+    assert (
+        shown.startswith("\x1b[2mthinking…\x1b[22m\n\x1b[2mGreet") and "\x1b[2m…done thinking\x1b[22m\nHello" in shown
+    )
     assert (
         shown.replace("\x1b[2m", "").replace("\x1b[22m", "") == "thinking…\nGreet them.\n…done thinking\nHello there!\n"
     )
@@ -373,3 +375,23 @@ def test_a_bpe_tokenizer_saved_with_clean_up_spaces_loads_without_its_decode_war
     assert tokenizer.decode(tokenizer("Hello , world !").input_ids) == "Hello , world !"
     assert repl.evaluate("/set max_new_tokens 3").ok and repl.evaluate("Hi").ok
     assert "clean_up_tokenization_spaces" not in capfd.readouterr().err
+
+
+def test_compare_in_columns_sets_the_thinking_apart_and_hides_it_where_think_says(thinkers, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("LINES", "30")
+    out = io.StringIO()
+    repl = chat_repl(thinkers, "qwen3", renderer=Renderer(out, io.StringIO(), terminal=True), render="raw")
+    repl.session.choose_checkpoint("chat@hidden", repl.session.checkpoint_of("chat"))
+    for line in ("/use chat@hidden", "/set think hide", "/set render raw", "/set max_new_tokens 40"):
+        assert repl.evaluate(line).ok, line
+    repl.handle("/compare chat chat@hidden -- Hi")
+    screen = pyte.Screen(120, 30)
+    screen.set_mode(pyte.modes.LNM)
+    pyte.Stream(screen).feed(out.getvalue())
+    rows = [line.rstrip() for line in screen.display if "│" in line]
+    shown, hidden = [[row.split("│")[side].strip() for row in rows] for side in (0, 1)]
+    assert shown[1:5] == ["thinking…", "Greet them.", "…done thinking", "Hello there!"]
+    assert hidden[1] == "Hello there!" and hidden[2].startswith("(thought for 13 tokens")
+    assert "Greet them." not in hidden
+    assert any("13 thinking tok" in row for row in rows)

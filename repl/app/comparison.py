@@ -90,7 +90,7 @@ def run_comparison(
             name,
             text,
             shown.stream if shown else None,
-            shown.aside if shown else None,
+            shown.aside if shown and session.settings_of(name).get("think") != "hide" else None,
             shown.notice if shown else None,
             cancel=cancel,
         )

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 from repl.core.layout import MIN_COLUMN_WIDTH, cells, wrap
+from repl.core.reasoning import THINKING_CLOSES, THINKING_OPENS, hidden_mark
 from repl.core.results import shown_reply
 from repl.core.units import rate, seconds
 
@@ -85,7 +86,7 @@ def stats_footer(
     """A column's figures: each part is kept whole when the footer wraps."""
     parts = [f"ttft {seconds(ttft)}", f"{new_tokens} tok", f"{rate(tokens_per_s)} tok/s", stop_reason]
     if reasoning_tokens:
-        parts.append(f"{reasoning_tokens} reasoning tok")
+        parts.append(f"{reasoning_tokens} thinking tok")
     if shared:
         parts.append("shared device")  # the models ran at once on one device: each one's timing includes the other
     return parts
@@ -542,13 +543,20 @@ class ColumnFeed:
         self.plugin = plugin
         self.streaming = True  # as the output port's live turns say: streamed text is shown as it comes
         self.shown = False  # whether any text streamed: a turn that streamed nothing is shown whole when done
+        self.thinking = False  # reasoning is streaming: it is set apart by a line before and after
 
     def stream(self, text: str) -> None:
         self.shown = True
+        if self.thinking:  # the reasoning is over: the line that closes it, then the answer
+            self.thinking = False
+            self.screen.view.add(self.index, f"\n{THINKING_CLOSES}\n", "aside")
         self.screen.view.add(self.index, text)
 
     def aside(self, text: str) -> None:
         self.shown = True
+        if not self.thinking:
+            self.thinking = True
+            self.screen.view.add(self.index, f"{THINKING_OPENS}\n", "aside")
         self.screen.view.add(self.index, text, "aside")
 
     def notice(self, message: str) -> None:
@@ -558,10 +566,16 @@ class ColumnFeed:
     def done(self, turn: Turn, shared: bool = False) -> None:
         view = self.screen.view
         reasoning = turn.data.get("reasoning")
+        thought = isinstance(reasoning, str) and reasoning and not turn.error
+        hidden = turn.settings.get("think") == "hide"
+        if self.thinking:  # only reasoning came before the reply stopped
+            view.add(self.index, f"\n{THINKING_CLOSES}\n", "aside")
         if not self.shown and not turn.error:
-            if isinstance(reasoning, str) and reasoning:
-                view.add(self.index, reasoning + "\n", "aside")
+            if thought and not hidden:
+                view.add(self.index, f"{THINKING_OPENS}\n{reasoning}\n{THINKING_CLOSES}\n", "aside")
             view.add(self.index, shown_reply(turn))
+        if thought and hidden:
+            view.add(self.index, hidden_mark(turn), "aside")
         if not turn.error and (self.markdown or self.plugin) and self.screen.live.top <= view.HEADER_ROWS:
             # Drawn now that it is whole, while none of its rows has scrolled away: streamed, it stayed plain.
             painted = self._painted(turn)
@@ -572,14 +586,8 @@ class ColumnFeed:
             view.finish(self.index, [ended], turn.error and "error (its message comes with the names)")
             return
         stats = turn.stats
-        counted = turn.data.get("reasoning_tokens")
         footer = stats_footer(
-            stats.ttft,
-            stats.new_tokens,
-            stats.tokens_per_s,
-            stats.stop_reason,
-            counted if isinstance(counted, int) else None,
-            shared,
+            stats.ttft, stats.new_tokens, stats.tokens_per_s, stats.stop_reason, stats.reasoning_tokens, shared
         )
         view.finish(self.index, ["error"] if turn.error else footer, turn.error and f"error: {turn.error}")
 
