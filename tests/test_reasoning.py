@@ -395,3 +395,38 @@ def test_compare_in_columns_sets_the_thinking_apart_and_hides_it_where_think_say
     assert hidden[1] == "Hello there!" and hidden[2].startswith("(thought for 13 tokens")
     assert "Greet them." not in hidden
     assert any("13 thinking tok" in row for row in rows)
+
+
+def test_a_checkpoint_that_ships_a_response_template_is_read_with_it(thinkers, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    checkpoint = shutil.copytree(thinkers["qwen3"], tmp_path / "own")
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint)
+    # As transformers serve's fallback for Qwen3 names it: the reasoning is `reasoning_content`.
+    tokenizer.response_template = {
+        "start_anchor": "<|im_start|>assistant\n",
+        "fields": {
+            "reasoning_content": {"open": "<think>", "close": "</think>"},
+            "content": {"close_pattern": r"\s*(?:<\|im_end\|>|<\|endoftext\|>)"},
+        },
+    }
+    tokenizer.save_pretrained(checkpoint)
+    repl = chat_repl({"own": checkpoint}, "own")
+    assert repl.load("chat").memo["format"].name == "the checkpoint's response template"
+    turn = only_turn(repl.evaluate("Hi"))
+    assert (turn.output, turn.data["reasoning"]) == ("Hello there!", "Greet them.")
+
+
+def test_the_batch_rows_count_the_thinking_and_time_the_answer(thinkers):
+    from repl.batch.compare import ROW_FIELDS, row_record, rows_table
+    from repl.core.layout import lay_out
+
+    repl = chat_repl(thinkers, "qwen3")
+    turn = only_turn(repl.evaluate("Hi"))
+    record = row_record(0, "Hi", [turn])
+    assert set(ROW_FIELDS) <= set(record)
+    assert record["reasoning_tokens"] == turn.stats.reasoning_tokens > 0 and record["ttfa"] == turn.stats.ttfa
+    table = lay_out([rows_table([record])], None)
+    assert "thinking tokens" in table and "ttfa" in table
