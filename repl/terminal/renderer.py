@@ -392,7 +392,9 @@ class Renderer:
         if turn.error:
             self.problem(turn.error)
         elif show_stats:
-            self.out.write(stats_line(turn.stats) + "\n")
+            width = self.width()
+            line = stats_line(turn.stats)
+            self.out.write((wrap_paragraph(line, width, indent=1) if width else line) + "\n")
 
     def reply_text(self, turn: Turn, width: int | None) -> str:
         """A finished reply as shown in `width` columns (None: not a terminal): the plugin's drawing, markdown or raw.
