@@ -239,3 +239,26 @@ def test_a_redraw_costs_no_more_as_the_replies_grow():
     view = ColumnsView([("a", ""), ("b", "")], 120)
     feed(view, LiveColumns(view, Terminal(), 30))
     assert sizes[2000] <= max(sizes[100], 1) * 3
+
+
+def test_a_markdown_reply_is_drawn_in_its_column_once_whole_and_the_arena_keeps_it_plain():
+    from repl.core.results import Turn
+    from repl.terminal.columns import ColumnsOnScreen
+
+    reply = "# Cats\n\n- they **purr**\n- they sleep"
+    for hidden in (False, True):
+        screen = ColumnsOnScreen([("chat", "c"), ("gpt2", "g")], io.StringIO(), 80, 30, colour=False, hidden=hidden)
+        with screen:
+            chat, gpt2 = screen.column(0, render="markdown"), screen.column(1)
+            chat.stream(reply)
+            gpt2.stream("**not markdown** here")
+            chat.done(Turn(model="chat", checkpoint="c", input="hi", output=reply))
+            gpt2.done(Turn(model="gpt2", checkpoint="g", input="hi", output="**not markdown** here"))
+        rows = [plain(row) for row in screen.view.rows()]
+        left = "\n".join(row.split("│")[0] for row in rows[2:6])
+        right = "\n".join(row.split("│")[1] for row in rows[2:4])
+        assert "**not markdown** here" in right  # raw: gpt2 renders raw
+        if hidden:
+            assert "# Cats" in left and "**purr**" in left  # both sides plain: nothing tells the models apart
+        else:
+            assert "Cats" in left and "#" not in left and "purr" in left and "**" not in left

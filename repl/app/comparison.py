@@ -19,7 +19,7 @@ from repl.app.divergence import divergences, missing_probs
 from repl.app.running import devices_of, plan, run_groups
 from repl.core.reasoning import THINKING_CLOSES, THINKING_OPENS, hidden_mark
 from repl.core.records import ModelError
-from repl.core.results import Blocks, Part, Result, Table, Turn, shown_reply, turn_record
+from repl.core.results import Blocks, Part, Prose, Result, Table, Turn, shown_reply, turn_record
 from repl.core.turn import run_turn
 from repl.core.units import rate, seconds
 
@@ -44,11 +44,12 @@ def compare_result(repl: Repl, names: list[str], text: str) -> Result:
     parted = divergences(done)
     records = [turn_record(turn) for turn in done] + ([{"divergence": parted}] if parted else [])
     parting = divergence_lines(done, parted)
+    wrapped: list[Part] = [Prose(line) for line in parting]
     if shown_live:  # the replies and their figures are on the screen already
-        return Result(parts=["\n".join(parting)] if parting else [], records=records, error=error)
+        return Result(parts=wrapped, records=records, error=error)
     parts: list[Part] = [Blocks(tuple((turn.model, block_body(turn)) for turn in done)), "", stats_table(done)]
     if parting:
-        parts += ["", "\n".join(parting)]
+        parts += ["", *wrapped]
     return Result(parts=parts, records=records, error=error)
 
 

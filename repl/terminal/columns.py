@@ -250,6 +250,8 @@ class ColumnsView:
             at = next((i for i, row in enumerate(rows) if row.kind == "reply"), len(rows))
             kept = [row for row in rows if row.kind != "reply"]
             column.rows = kept[:at] + [Row("painted", line) for line in lines] + kept[at:]
+            if column.open is not None and column.open.kind == "reply":
+                column.open = None
             self._marked.pop(index, None)
 
     def set_footer(self, index: int, footer: Sequence[str]) -> None:
@@ -601,5 +603,8 @@ class ColumnFeed:
         if self.markdown:
             from repl.terminal.markdown import markdown_lines
 
-            return [line.rstrip() for line in markdown_lines(shown_reply(turn), width, colour)]
+            lines = [line.rstrip() for line in markdown_lines(shown_reply(turn), width, colour)]
+            while lines and not _SGR.sub("", lines[-1]).strip():
+                lines.pop()  # rich ends a document with a blank line: the footer's rule follows instead
+            return lines
         return None
