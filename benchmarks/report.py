@@ -35,6 +35,11 @@ def render(results: dict[str, Any]) -> str:
         ("Peak resident memory with one model loaded, and after /unload", "memory", _memory),
         ("/compare of three models against three single runs", "compare", _compare),
         (
+            "compare_run: a served model (transformers serve) beside a local one, alone and in /compare",
+            "compare_run",
+            _compare_run,
+        ),
+        (
             "Decoding speed against its memory-bandwidth limit (in process, streaming off)",
             "decode_limit",
             _decode_limit,
@@ -244,6 +249,20 @@ def _compare(data: dict[str, Any]) -> str:
         ("models", "/compare s", "sum of single runs s", "ratio"),
         [(", ".join(data["models"]), _spread(data["compare"]), _spread(data["singles_sum"]), f"{data['ratio']:.3f}")],
     )
+
+
+def _compare_run(data: dict[str, Any]) -> str:
+    rows = [
+        ("gpt2 alone (local)", f"{data['local_tokens']} tok", _spread(data["gpt2"])),
+        ("remote alone (served)", f"{data['remote_tokens']} tok", _spread(data["remote"])),
+        ("/compare gpt2 remote, compare_run auto", "both", _spread(data["auto"])),
+        ("/compare gpt2 remote, compare_run sequential", "both", _spread(data["sequential"])),
+    ]
+    ratios = (
+        f"auto / the slower alone: {data['auto_to_slower']:.2f}; auto / the sum: {data['auto_to_sum']:.2f}; "
+        f"sequential / the sum: {data['sequential_to_sum']:.2f}"
+    )
+    return table(("run", "tokens", "seconds"), rows) + "\n" + ratios
 
 
 def _decode_limit(data: dict[str, Any]) -> str:

@@ -30,7 +30,18 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import checkpoints as checkpoint_builder
-from benchmarks import comparison, dispatch, footprint, gguf_speed, machine, markdown_cost, report, speed, startup
+from benchmarks import (
+    compare_run,
+    comparison,
+    dispatch,
+    footprint,
+    gguf_speed,
+    machine,
+    markdown_cost,
+    report,
+    speed,
+    startup,
+)
 from benchmarks.repl_side import isolated_environment
 from benchmarks.timing import Workload
 
@@ -42,6 +53,7 @@ SECTIONS = (
     "load",
     "memory",
     "compare",
+    "compare_run",
     "decode_limit",
     "first_reply",
     "streaming",
@@ -129,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         results["dispatch"] = {"in_process": in_process, "end_to_end": end_to_end}
     if "compare" in wanted:
         results["compare"] = _section("/compare", lambda: comparison.measure(checkpoints, workload, sink))
+    if "compare_run" in wanted:
+        results["compare_run"] = _section(
+            "compare_run", lambda: compare_run.measure(checkpoints, workload, args.cache, sink)
+        )
     if "decode_limit" in wanted:
         bandwidth = _section(
             "memory bandwidth",

@@ -150,6 +150,7 @@ def test_the_arena_in_process_hides_names_until_the_vote_and_keeps_it(tmp_path):
     assert "-- A " in battle.text and "-- B " in battle.text and "HELLO" in battle.text  # blocks off a terminal
     assert repl.toolbar_facts()["vote"] is True
     assert "vote on the last line first" in repl.evaluate("again").error
+    assert "not in the arena" in repl.evaluate("/retry").error
     assert "usage" in repl.evaluate("/vote maybe").error
     revealed = repl.evaluate("/vote tie")
     assert "A was" in revealed.text and "cpu_a" in revealed.text and "server_x" in revealed.text

@@ -51,6 +51,8 @@ def compare_command(context: CommandContext, args: str) -> str | Result:
     "the broadcast's), or on the models named, compared when several",
 )
 def retry_command(context: CommandContext, args: str) -> Result:
+    if context.evaluator.arena is not None:  # it would name the models behind A and B
+        raise CommandError("not in the arena: send the line again for a new battle, or /arena off first")
     session = context.session
     line = session.latest_line()
     if not line:
