@@ -367,11 +367,16 @@ def at_a_terminal(checkpoint, home, width, *flags, **environment):
 
 
 def reply_rows(screen: list[list[tuple]]) -> list[list[tuple]]:
-    """The rows between the line sent and the next prompt, notes left out."""
+    """The rows between the line sent and the next prompt, notes left out (a long one wraps under its first word)."""
     text = ["".join(cell[0] for cell in row) for row in screen]
     start = next(i for i, line in enumerate(text) if line.startswith(f"chat> {TAUGHT_LINE}")) + 1
     end = next(i for i in range(start, len(text)) if text[i].startswith("chat>"))
-    return [row for row, line in zip(screen[start:end], text[start:end]) if not line.startswith("note:")]
+    kept, in_note = [], False
+    for row, line in zip(screen[start:end], text[start:end]):
+        in_note = line.startswith("note:") or (in_note and re.match(NOTE_CONTINUED, line) is not None)
+        if not in_note:
+            kept.append(row)
+    return kept
 
 
 @pytest.mark.slow
@@ -392,6 +397,10 @@ def test_at_a_terminal_an_unclosed_fence_still_shows_its_code_and_no_color_its_l
     assert shown == rows_of(one_shot, 80)
     assert any(" print(" in "".join(cell[0] for cell in row) for row in shown)
     assert not re.search(r"\x1b\[[\d;]*(3\d|4\d|9\d)[;m]", written.replace("\x1b[39", "").replace("\x1b[49", ""))
+
+
+# The rows of a note that wraps: indented to the end of "note: ".
+NOTE_CONTINUED = r"^ {6}\S"
 
 
 def rows_of(rendered: str, width: int) -> list[list[tuple]]:
