@@ -347,6 +347,7 @@ def _run(args: argparse.Namespace, config: config_module.Config, session) -> int
 
         repl.warm_start = Preloader.for_active(session, repl.renderer.notice)
         if repl.warm_start is not None:
+            repl.warm_start.then = reader.redraw  # the toolbar said "loading…"
             reader.when_shown(repl.warm_start.start)
     interact(repl, reader)
     return EXIT_OK

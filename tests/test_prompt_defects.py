@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -383,58 +385,84 @@ LONG_LINE = (
 )
 
 
-def screen(width: int, args: list[str], lines: list[str], home, **env: str) -> list[str]:
-    """Every line modelrepl left on a terminal `width` columns wide (scrollback first), after typing `lines`.
+class Terminal:
+    """modelrepl at a pseudo-terminal `width` columns wide, read back by a terminal emulator (pyte).
 
-    The pseudo-terminal is `width` columns wide; the emulator reading it back is much wider, so that a line
-    modelrepl wrote too long shows as one, instead of being wrapped as a terminal would.
+    The emulator answers prompt_toolkit's questions about the cursor (without
+    an answer it never draws the toolbar). It is `spare` columns wider than
+    the pseudo-terminal, so that a line modelrepl wrote too long shows as one,
+    instead of being wrapped as a terminal would.
     """
-    import pexpect
-    import pyte
 
-    environment = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "1",
-        "XDG_DATA_HOME": str(home / "data"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "PROMPT_TOOLKIT_NO_CPR": "1",
-        "PYTHONPATH": os.getcwd(),
-        "NO_COLOR": "1",
-        **env,
-    }
-    child = pexpect.spawn(
-        sys.executable,
-        ["-m", "repl", *args, "--no-log", "--no-preload"],
-        env=environment,
-        encoding="utf-8",
-        timeout=120,
-        dimensions=(40, width),
-    )
-    written: list[str] = []
+    def __init__(self, width: int, args: list[str], home, spare: int = 0, height: int = 40):
+        import pexpect
+        import pyte
 
-    def settle(quiet: float = 1.5) -> None:
-        while True:
+        environment = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "XDG_DATA_HOME": str(home / "data"),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "PYTHONPATH": os.getcwd(),
+            "NO_COLOR": "1",
+        }
+        environment.pop("PROMPT_TOOLKIT_NO_CPR", None)
+        self.width = width + spare
+        self.emulator = pyte.HistoryScreen(self.width, height, history=100_000)
+        self.stream = pyte.Stream(self.emulator)
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "repl", *args],
+            env=environment,
+            encoding="utf-8",
+            timeout=120,
+            dimensions=(height, width),
+        )
+
+    def pump(self, quiet: float = 1.5, until: str | None = None, most: float = 120) -> None:
+        """Read what modelrepl writes until it has been quiet for `quiet` seconds (or the screen shows `until`)."""
+        import pexpect
+
+        end = time.monotonic() + most
+        while time.monotonic() < end:
             try:
-                written.append(child.read_nonblocking(65536, timeout=quiet))
+                written = self.child.read_nonblocking(65536, timeout=quiet)
             except pexpect.TIMEOUT:
+                if until is None:
+                    return
+                continue
+            except pexpect.EOF:
                 return
+            self.stream.feed(written)
+            if "\x1b[6n" in written:  # where is the cursor?
+                self.child.send(f"\x1b[{self.emulator.cursor.y + 1};{self.emulator.cursor.x + 1}R")
+            if until is not None and until in "\n".join(self.emulator.display):
+                return
+        raise AssertionError(f"the screen never showed {until!r}:\n" + "\n".join(self.emulator.display))
 
+    def type(self, line: str) -> None:
+        self.child.send(line + "\r")
+        self.pump()
+
+    def lines(self) -> list[str]:
+        """Every line on the screen and above it, scrollback first."""
+        top = ["".join(line[x].data for x in range(self.width)) for line in self.emulator.history.top]
+        return [row.rstrip() for row in top + list(self.emulator.display)]
+
+    def close(self) -> None:
+        self.child.kill(9)
+
+
+def screen(width: int, args: list[str], lines: list[str], home) -> list[str]:
+    """Every line modelrepl left on a terminal `width` columns wide, after typing `lines`."""
+    terminal = Terminal(width, [*args, "--no-log", "--no-preload"], home, spare=100)
     try:
-        settle()
+        terminal.pump()
         for line in lines:
-            child.send(line + "\r")
-            settle()
-        child.sendcontrol("d")
-        child.expect(pexpect.EOF, timeout=60)
-        written.append(child.before or "")
+            terminal.type(line)
+        return terminal.lines()
     finally:
-        if child.isalive():
-            child.kill(9)
-    wide = width + 100
-    emulator = pyte.HistoryScreen(wide, 40, history=100_000)
-    pyte.Stream(emulator).feed("".join(written))
-    rows = ["".join(line[x].data for x in range(wide)) for line in emulator.history.top] + list(emulator.display)
-    return [row.rstrip() for row in rows]
+        terminal.close()
 
 
 def too_wide(shown: list[str], width: int) -> list[str]:
@@ -522,3 +550,100 @@ def test_a_reply_streamed_in_pieces_breaks_at_spaces_as_a_whole_one_does():
     ]
     assert all(cells(line) <= 20 for line in at_once.split("\n"))
     assert Wrapper(None).feed(text) == text
+
+
+# -- 7, 11, 12, 17, 27: the toolbar and the stats line tell the truth ---------------------------------------------------
+
+
+class Served:
+    """A model whose tokens stay on a server that sent no counts, as a remote stream cut short does."""
+
+    @hookimpl
+    def register_models(self, register):
+        register("far", family="remote", checkpoint="http://server/v1")
+
+    @hookimpl
+    def load_model(self, spec, checkpoint):
+        from repl.api import LoadedModel
+
+        return LoadedModel(spec=spec, checkpoint=checkpoint, device="server host:8000")
+
+    @hookimpl
+    def tokenize(self, text):
+        from repl.api import Encoding
+
+        return Encoding(text, [], unseen="the tokens are the server's and not visible")
+
+    @hookimpl
+    def run(self, encoding, control):
+        control.step()
+        return "Hello there"
+
+    @hookimpl
+    def decode(self, output):
+        from repl.api import Reply
+
+        return Reply(text=output, raw_text=output, stop_reason="cancelled")
+
+
+def test_counts_nobody_sent_are_unknown_not_zero(repl_driver):
+    from repl.core.results import turn_record
+
+    repl = make_repl(make_host(("served", Served())), active="far")
+    drive = repl_driver(repl).lines("/stats on", "Hi")
+    (turn,) = drive.turns
+    assert (turn.stats.input_tokens, turn.stats.new_tokens) == (None, None)
+    assert "[? in, ? new, ttft " in drive.stdout
+    record = turn_record(turn)["stats"]
+    assert (record["input_tokens"], record["new_tokens"]) == (None, None)
+
+
+def test_the_toolbar_of_a_served_model_has_no_stray_dash(repl_driver):
+    from repl.terminal.toolbar import toolbar_text
+
+    repl = make_repl(make_host(("served", Served())), active="far")
+    repl_driver(repl).lines("Hi")
+    assert toolbar_text(repl.toolbar_facts(), 100).startswith(" far on server host:8000 | last: ? tok, ")
+
+
+def test_the_toolbar_shows_the_active_models_last_reply_and_its_quantization(builtin_repl, repl_driver):
+    from repl.api import LoadOptions
+    from repl.terminal.toolbar import toolbar_text
+
+    repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 3}, mt0={"max_new_tokens": 5})
+    repl_driver(repl).lines("Hello", "/compare gpt2 mt0 -- Hello", "/retry mt0 bert")
+    assert toolbar_text(repl.toolbar_facts(), 100).startswith(" gpt2 on cpu float32 | last: 3 tok, ")
+
+    repl.session.options = LoadOptions(device="cpu", quantize="int8")
+    repl.session.unload("gpt2")
+    repl_driver(repl).lines("/load gpt2")
+    assert toolbar_text(repl.toolbar_facts(), 100).startswith(" gpt2 on cpu int8 | ")
+
+
+def test_the_stats_line_labels_the_total_and_leaves_out_what_a_model_did_not_do(builtin_repl, repl_driver):
+    repl = builtin_repl(active="bert", gpt2={"max_new_tokens": 3, "stream": False})
+    drive = repl_driver(repl).lines("/stats on", "Paris is the [MASK] of France.", "/use gpt2", "Hello")
+    bert_line, gpt2_line = [line for line in drive.stdout.splitlines() if line.startswith("[")]
+    assert re.fullmatch(r"\[\d+ in, \d\.\d{3}s total, done\]", bert_line)
+    assert re.fullmatch(r"\[\d+ in, 3 new, \d\.\d{3}s total, [\d.]+ tok/s, max_new_tokens\]", gpt2_line)  # no ttft
+
+
+def test_probs_shows_a_small_probability_as_the_reply_does():
+    import math
+
+    from repl.app.commands.probs import _p
+
+    assert (_p(math.log(6e-5)), _p(math.log(0.25))) == ("6e-05", "0.250")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_toolbar_says_loading_during_the_warm_start_and_shows_int8(width, tiny_checkpoints, tmp_path):
+    args = ["-m", f"gpt2={tiny_checkpoints['gpt2']}", "--quantize", "int8", "--no-log"]
+    terminal = Terminal(width, args, tmp_path, height=20)
+    try:
+        terminal.pump(until="gpt2 (loading…)", quiet=0.2)
+        terminal.pump(until="gpt2 on cpu int8", quiet=0.2)  # drawn again when the load is done, nothing typed
+        assert terminal.emulator.display[-1].startswith(" gpt2 on cpu int8 | max_new_tokens=64")
+    finally:
+        terminal.close()

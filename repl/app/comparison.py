@@ -21,7 +21,7 @@ from repl.core.reasoning import THINKING_CLOSES, THINKING_OPENS, hidden_mark
 from repl.core.records import ModelError
 from repl.core.results import Blocks, Part, Prose, Result, Table, Turn, shown_reply, turn_record
 from repl.core.turn import run_turn
-from repl.core.units import rate, seconds
+from repl.core.units import count, rate, seconds
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
@@ -146,7 +146,7 @@ def divergence_lines(turns: list[Turn], parted: list[dict]) -> list[str]:
     """Where the generated replies part ways, or how to see it when their probabilities were not kept."""
     lines = [describe_divergence(record) for record in parted]
     unrecorded = missing_probs(turns)
-    generated = {turn.output for turn in turns if turn.ok and turn.stats.new_tokens > 0}
+    generated = {turn.output for turn in turns if turn.ok and turn.stats.new_tokens != 0}  # None: not counted
     if unrecorded and len(generated) > 1:  # only when there is a parting to show
         lines.append(f"/set probs on for {', '.join(unrecorded)} to see where the replies part ways")
     return lines
@@ -188,9 +188,12 @@ def _stats_cells(turn: Turn, thought: bool) -> tuple[str, ...]:
     if turn.error:
         return ("-",) * (7 if thought else 5) + (turn.stats.stop_reason,)
     stats = turn.stats
+    if stats.stop_reason == "done":  # a model that generates no tokens: no new ones, first one or rate
+        unmeasured = ("-",) * (4 if thought else 2)
+        return (count(stats.input_tokens), *unmeasured, seconds(stats.seconds), "-", stats.stop_reason)
     return (
-        str(stats.input_tokens),
-        str(stats.new_tokens),
+        count(stats.input_tokens),
+        count(stats.new_tokens),
         *((str(stats.reasoning_tokens),) if thought else ()),
         seconds(stats.ttft),
         *((seconds(stats.ttfa),) if thought else ()),

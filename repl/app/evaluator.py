@@ -293,16 +293,26 @@ class Repl:
         spec = self.session.active_spec()
         loaded = self.session.loaded.get(spec.name)
         facts["model"] = spec.name
-        facts["device"] = f"{loaded.device} {loaded.dtype}" if loaded else None
+        facts["device"] = self._where(spec.name, loaded) if loaded else None
+        preloader = self.warm_start
+        facts["loading"] = (
+            loaded is None and preloader is not None and preloader.running and preloader.name == spec.name
+        )
         values = self.session.settings_of(spec.name)
         for key in ("max_new_tokens", "do_sample", "temperature", "num_beams", "top_k", "context"):
             if key in values:
                 facts[key] = values[key]
         if self.broadcast_to:
             facts["broadcast"] = ",".join(self.broadcast_to)
-        if self.session.turns:
-            facts["last"] = self.session.turns[-1].stats
+        last = next((turn for turn in reversed(self.session.turns) if turn.model == spec.name), None)
+        if last is not None:  # the active model's: a comparison or a retry on others leaves it as it was
+            facts["last"] = last.stats
         return facts
+
+    def _where(self, name: str, loaded: LoadedModel) -> str:
+        """Where the model runs and at what precision: `cpu float32`, `cpu int8`; a server has no dtype."""
+        precision = self.session.load_options(name).quantize if loaded.quantization else loaded.dtype
+        return " ".join(part for part in (loaded.placement or loaded.device, precision) if part and part != "-")
 
 
 def missing_directory(checkpoint: str) -> bool:

@@ -41,6 +41,7 @@ class Preloader:
         self.name = name
         self.report = report
         self.done = threading.Event()
+        self.then: Callable[[], None] | None = None  # called from the thread once the load has ended
         self._thread = threading.Thread(target=self._load, name=f"modelrepl-preload-{name}", daemon=True)
 
     @classmethod
@@ -85,6 +86,8 @@ class Preloader:
             self.report(f"preloading {self.name} failed: {describe_exception(exc)}")
         finally:
             self.done.set()
+            if self.then is not None:
+                self.then()
 
 
 def _is_local(checkpoint: str) -> bool:

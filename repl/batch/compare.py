@@ -11,7 +11,7 @@ from repl.app.comparison import run_comparison, stats_headers
 from repl.batch.runner import run_batch
 from repl.core.exit_status import EXIT_USAGE
 from repl.core.results import Table, Turn
-from repl.core.units import rate, seconds
+from repl.core.units import count, rate, seconds
 
 if TYPE_CHECKING:
     import argparse
@@ -132,8 +132,8 @@ def rows_table(records: list[dict[str, Any]]) -> Table:
                 _clip(record["prompt"], 24),
                 record["model"],
                 record["checkpoint"],
-                "-" if failed else record["input_tokens"],
-                "-" if failed else record["new_tokens"],
+                "-" if failed else count(record["input_tokens"]),
+                "-" if failed else count(record["new_tokens"]),
                 *(("-" if failed else record["reasoning_tokens"],) if thought else ()),
                 _timing(record, "ttft", seconds),
                 *((_timing(record, "ttfa", seconds),) if thought else ()),

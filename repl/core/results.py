@@ -38,8 +38,9 @@ class CommandError(Exception):
 
 @dataclass
 class Stats:
-    input_tokens: int = 0
-    new_tokens: int = 0
+    # None where the count is not known: a server that sent no counts, for a reply cut short.
+    input_tokens: int | None = 0
+    new_tokens: int | None = 0
     seconds: float = 0.0
     ttft: float | None = None
     tokens_per_s: float | None = None

@@ -129,7 +129,7 @@ def run_turn(
         if control.streaming and notify is not None:
             for notice in encoding.notices:
                 notify(notice)
-        turn.stats.input_tokens = len(encoding.tokens)
+        turn.stats.input_tokens = None if encoding.unseen else len(encoding.tokens)
         started = control.started = time.perf_counter()
         with cancel_on_interrupt(control):
             output = session.host.call(
@@ -150,7 +150,7 @@ def run_turn(
         turn.data = _json_data(session, spec.plugin, reply.data)
         turn.notices.extend(reply.notices)
         turn.logprobs = _checked_logprobs(session, spec.plugin, reply.logprobs)
-        turn.stats.new_tokens = len(reply.new_ids) if reply.new_tokens is None else reply.new_tokens
+        turn.stats.new_tokens = _new_tokens(reply)
         turn.stats.reasoning_tokens = reply.reasoning_tokens
         if reply.input_tokens is not None:
             turn.stats.input_tokens = reply.input_tokens
@@ -162,6 +162,7 @@ def run_turn(
     except KeyboardInterrupt:
         turn.output = "".join(control.streamed)
         turn.stats.stop_reason = "cancelled"
+        turn.stats.new_tokens = None if turn.output else 0  # whatever counted them was cut short too
         if model is None:
             turn.error = f"cancelled while loading {spec.name}"
         elif started is None:
@@ -191,6 +192,15 @@ def _say_what_the_conversation_keeps(turn: Turn, spec: ModelSpec, settings: dict
         turn.notices.append(
             "the cancelled exchange stays in the conversation with its partial reply; /clear forgets it"
         )
+
+
+def _new_tokens(reply: Reply) -> int | None:
+    """The reply's count of new tokens: the plugin's, else its ids'; None for generated text whose ids nobody saw."""
+    if reply.new_tokens is not None:
+        return reply.new_tokens
+    if reply.new_ids or not reply.text or reply.stop_reason == "done":  # "done": it generates no tokens
+        return len(reply.new_ids)
+    return None
 
 
 def _json_data(session: Session, plugin: str, data: object) -> dict:
@@ -242,7 +252,9 @@ def _finish_stats(stats: Stats, control: RunControl, started: float) -> None:
     # The first answer token: when its text was streamed, else the step that made it (a reply not streamed).
     if control.first_answer_at is not None:
         stats.ttfa = control.first_answer_at - started
-    elif stats.reasoning_tokens < min(len(control.step_times), stats.new_tokens):
-        stats.ttfa = control.step_times[stats.reasoning_tokens] - started
+    else:
+        steps = len(control.step_times) if stats.new_tokens is None else min(len(control.step_times), stats.new_tokens)
+        if stats.reasoning_tokens < steps:
+            stats.ttfa = control.step_times[stats.reasoning_tokens] - started
     if stats.new_tokens and stats.seconds > 0:
         stats.tokens_per_s = stats.new_tokens / stats.seconds

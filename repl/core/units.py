@@ -22,6 +22,11 @@ def human_count(count: int) -> str:
     return str(count)
 
 
+def count(value: int | None) -> str:
+    """A token count, or "?" where it is not known (a server that sent none)."""
+    return "?" if value is None else str(value)
+
+
 def seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}s"
 

@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING
 from repl.core.layout import MIN_COLUMN_WIDTH, cells, wrap
 from repl.core.reasoning import THINKING_CLOSES, THINKING_OPENS, hidden_mark
 from repl.core.results import shown_reply
-from repl.core.units import rate, seconds
+from repl.core.units import count, rate, seconds
 
 if TYPE_CHECKING:
     from repl.core.results import Turn
@@ -77,14 +77,14 @@ def column_width(count: int, width: int) -> int:
 
 def stats_footer(
     ttft: float | None,
-    new_tokens: int,
+    new_tokens: int | None,
     tokens_per_s: float | None,
     stop_reason: str,
     reasoning_tokens: int | None = None,
     shared: bool = False,
 ) -> list[str]:
     """A column's figures: each part is kept whole when the footer wraps."""
-    parts = [f"ttft {seconds(ttft)}", f"{new_tokens} tok", f"{rate(tokens_per_s)} tok/s", stop_reason]
+    parts = [f"ttft {seconds(ttft)}", f"{count(new_tokens)} tok", f"{rate(tokens_per_s)} tok/s", stop_reason]
     if reasoning_tokens:
         parts.append(f"{reasoning_tokens} thinking tok")
     if shared:

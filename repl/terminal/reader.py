@@ -98,6 +98,10 @@ class TerminalReader:
 
         self.prompt_session.app.after_render += once
 
+    def redraw(self) -> None:
+        """Draw the prompt and toolbar again (from any thread): what they show has changed."""
+        self.prompt_session.app.invalidate()
+
     def prompt_text(self) -> FormattedText:
         """`gpt2> `, or `gpt2+bert> ` while every line goes to several models."""
         arena = self.repl.arena

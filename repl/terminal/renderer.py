@@ -22,7 +22,7 @@ from repl.core.layout import DEFAULT_WIDTH, Wrapper, lay_out_part, wrap_lines, w
 from repl.core.reasoning import THINKING_CLOSES, THINKING_OPENS, hidden_mark
 from repl.core.results import Table, shown_reply, turn_record
 from repl.core.text import one_line
-from repl.core.units import seconds
+from repl.core.units import count, seconds
 from repl.terminal.markdown import MarkdownStream, render_markdown, terminal_color_system
 from repl.terminal.spinner import Working
 
@@ -39,14 +39,27 @@ if TYPE_CHECKING:
     from repl.terminal.columns import ColumnsOnScreen
 
 
-def stats_line(stats: Stats) -> str:
-    per_second = "-" if stats.tokens_per_s is None else f"{stats.tokens_per_s:.1f} tok/s"
-    new = f"{stats.new_tokens} new"
-    first = f"ttft {seconds(stats.ttft)}"
-    if stats.reasoning_tokens:  # a reasoning model: how much of it was thinking, and when the answer began
-        new += f" ({stats.reasoning_tokens} thinking)"
-        first += f", ttfa {seconds(stats.ttfa)}"
-    return f"[{stats.input_tokens} in, {new}, {first}, {seconds(stats.seconds)}, {per_second}, {stats.stop_reason}]"
+def stats_line(stats: Stats, streamed: bool = True) -> str:
+    """`[12 in, 5 new, ttft 0.012s, 0.345s total, 14.5 tok/s, eos]`; "?" for a count nobody sent.
+
+    A reasoning model's line says how many of the new tokens were thinking,
+    and when the answer began (ttfa). A model that generates no tokens (stop
+    reason `done`) has no new tokens, time to first token or rate, and a reply
+    that did not stream no time to first token to feel.
+    """
+    parts = [f"{count(stats.input_tokens)} in"]
+    generates = stats.stop_reason != "done"
+    if generates:
+        thinking = f" ({stats.reasoning_tokens} thinking)" if stats.reasoning_tokens else ""
+        parts.append(f"{count(stats.new_tokens)} new{thinking}")
+    if generates and streamed:
+        parts.append(f"ttft {seconds(stats.ttft)}")
+        if stats.reasoning_tokens:
+            parts.append(f"ttfa {seconds(stats.ttfa)}")
+    parts.append(f"{seconds(stats.seconds)} total")
+    if generates:
+        parts.append("-" if stats.tokens_per_s is None else f"{stats.tokens_per_s:.1f} tok/s")
+    return "[" + ", ".join(parts + [stats.stop_reason]) + "]"
 
 
 def style():
@@ -393,7 +406,7 @@ class Renderer:
             self.problem(turn.error)
         elif show_stats:
             width = self.width()
-            line = stats_line(turn.stats)
+            line = stats_line(turn.stats, bool(turn.settings.get("stream")))
             self.out.write((wrap_paragraph(line, width, indent=1) if width else line) + "\n")
 
     def reply_text(self, turn: Turn, width: int | None) -> str:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from repl.core import settings as settings_module
 from repl.core.layout import cells
+from repl.core.units import count, seconds
 
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
@@ -20,9 +21,11 @@ SEPARATOR = " | "
 
 
 def last_reply(stats: Stats) -> str:
+    if stats.stop_reason == "done":  # a model that generates no tokens
+        return f"last: {seconds(stats.seconds)}, done"
     rate = "- tok/s" if stats.tokens_per_s is None else f"{stats.tokens_per_s:.1f} tok/s"
     thinking = f" ({stats.reasoning_tokens} thinking)" if stats.reasoning_tokens else ""
-    return f"last: {stats.new_tokens} tok{thinking}, {rate}, {stats.stop_reason}"
+    return f"last: {count(stats.new_tokens)} tok{thinking}, {rate}, {stats.stop_reason}"
 
 
 def toolbar_text(facts: dict[str, Any], width: int) -> str:
@@ -33,11 +36,12 @@ def toolbar_text(facts: dict[str, Any], width: int) -> str:
         return arena_text(facts, width)
     facts = dict(facts)
     model, device, last = facts.pop("model"), facts.pop("device"), facts.pop("last", None)
-    essential = [f"{model} on {device}" if device else f"{model} (not loaded)"]
+    loading = facts.pop("loading", False)
+    essential = [f"{model} on {device}" if device else f"{model} ({'loading…' if loading else 'not loaded'})"]
     if last is not None:
         essential.append(last_reply(last))
     extras = [f"{key}={settings_module.format_value(value)}" for key, value in facts.items()]
-    if last is not None and last.ttft is not None:
+    if last is not None and last.ttft is not None and last.stop_reason != "done":
         extras.append(f"ttft {last.ttft:.3f}s")
     if last is not None and last.reasoning_tokens and last.ttfa is not None:
         extras.append(f"ttfa {last.ttfa:.3f}s")

@@ -95,7 +95,9 @@ def _same(a: float, b: float | None) -> bool:
 
 
 def _p(logprob: float) -> str:
-    return f"{math.exp(logprob):.3f}"
+    """Three decimals, or one significant digit where that would show 0.000 (6e-05), as bert's reply shows it."""
+    probability = math.exp(logprob)
+    return f"{probability:.3f}" if probability >= 0.0005 else f"{probability:.0e}"
 
 
 def _alternatives(top: list[Alternative]) -> str:
