@@ -102,7 +102,8 @@ def change(
     setting = find_setting(spec, name)
     if setting is None:
         own = [shown_name(s) for s in all_settings(spec)]
-        hint = None if name in elsewhere else nearest(name, own)
+        known = {*elsewhere, *(setting.name for setting in GENERATION_SETTINGS)}  # top_k: known, if not here
+        hint = None if name in known else nearest(name, own)
         if hint is not None:
             raise ValueError(f"{spec.name} has no setting {name!r}; did you mean {hint}?")
         raise ValueError(f"{name!r} does not apply to {spec.name} ({spec.family}); it takes: {', '.join(own)}")
