@@ -124,13 +124,14 @@ def _update(path: Path, **values: Any) -> None:
 
 def _matching_tokens(repl, seconds: float, workload: Workload) -> int:
     """How many tokens the served model generates in about `seconds` (it may stop early at its end token)."""
-    repl.session.set("remote", "max_new_tokens", 64)
+    probe = 64 if workload.quick else 512  # long enough that a request's own cost hardly counts
+    repl.session.set("remote", "max_new_tokens", probe)
     started = time.perf_counter()
     _answered(repl, LINE, "remote")
     turn = repl.session.turns[-1]
-    if turn.stats.new_tokens != 64:
-        raise BenchmarkError(f"the served model made {turn.stats.new_tokens} tokens, not 64")
-    per_token = (time.perf_counter() - started) / 64
+    if turn.stats.new_tokens != probe:
+        raise BenchmarkError(f"the served model made {turn.stats.new_tokens} tokens, not {probe}")
+    per_token = (time.perf_counter() - started) / probe
     return max(1, min(int(seconds / per_token), SERVED_POSITIONS - 40))
 
 
