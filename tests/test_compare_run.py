@@ -191,3 +191,26 @@ def test_modelrepl_leaderboard(capsys):
     assert "no votes match" in capsys.readouterr().out
     assert cli.main(["leaderboard", "--since", "soon"]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_one_key_votes_at_the_vote_prompt_and_completion_knows_the_arena(repl_driver):
+    from prompt_toolkit.document import Document
+
+    from repl.terminal.completion import ReplCompleter
+
+    repl, _ = toy_repl()
+    drive = repl_driver(repl).keys("/arena cpu_a cpu_b\rhello\rb\x04")
+    assert drive.inputs == ["/arena cpu_a cpu_b", "hello", "/vote b"]
+    assert "A was" in drive.stdout
+    (vote,) = read_votes().records
+    assert vote["verdict"] == "b"
+    drive = repl_driver(repl).keys("/arena off\rbanana\r\x04")  # no vote waits: b is only a letter
+    assert drive.inputs == ["/arena off", "banana"]
+
+    def completions(text):
+        return [c.text for c in ReplCompleter(repl).get_completions(Document(text), None)]
+
+    assert completions("/set compare_r") == ["compare_run"]
+    assert completions("/set compare_layout ") == ["columns", "blocks"]
+    assert completions("/vote t") == ["tie"]
+    assert "off" in completions("/arena o")

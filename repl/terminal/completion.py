@@ -12,8 +12,14 @@ from repl.core import settings as settings_module
 if TYPE_CHECKING:
     from repl.app.evaluator import Repl
 
-MODEL_ARGUMENT_COMMANDS = {"use", "load", "unload", "retry", "compare", "tokens", "show"}
-EXTRA_WORDS = {"compare": ["off", "--"], "tokens": ["last", "--"], "session": ["save", "open", "list", "replay"]}
+MODEL_ARGUMENT_COMMANDS = {"use", "load", "unload", "retry", "compare", "tokens", "show", "arena"}
+EXTRA_WORDS = {
+    "compare": ["off", "--"],
+    "tokens": ["last", "--"],
+    "session": ["save", "open", "list", "replay"],
+    "arena": ["off"],
+    "vote": ["a", "b", "tie", "bad"],
+}
 ON_OFF_COMMANDS = {"context", "stats"}
 
 
@@ -56,9 +62,10 @@ class ReplCompleter(Completer):
             return ["on", "off"] if position == 1 else []
         if command.name == "set" and session.active is not None:
             spec = session.active_spec()
+            compared = settings_module.COMPARE_SETTINGS
             if position == 1:
-                return [s.name for s in settings_module.all_settings(spec)]
-            setting = settings_module.find_setting(spec, words[1])
+                return [s.name for s in (*settings_module.all_settings(spec), *compared)]
+            setting = settings_module.find_setting(spec, words[1]) or settings_module.compare_setting(words[1])
             if position == 2 and setting is not None:
                 return ["on", "off"] if setting.kind is bool else list(setting.choices)
             return []
