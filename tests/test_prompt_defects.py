@@ -647,3 +647,28 @@ def test_the_toolbar_says_loading_during_the_warm_start_and_shows_int8(width, ti
         assert terminal.emulator.display[-1].startswith(" gpt2 on cpu int8 | max_new_tokens=64")
     finally:
         terminal.close()
+
+
+# -- 10: a Ctrl-C that comes with the Enter cancels the line ----------------------------------------------------------
+
+
+def test_a_ctrl_c_read_with_the_enter_cancels_the_line_and_leaves_the_next_prompt_alone(builtin_repl, repl_driver):
+    repl = builtin_repl(active="gpt2", gpt2={"max_new_tokens": 2})
+    drive = repl_driver(repl).keys("Hello\r\x03/stats\r\x04")  # one read: the Ctrl-C came with the Enter
+    assert drive.inputs == ["/stats"] and repl.session.turns == []
+    assert "note: cancelled: Ctrl-C came with the Enter that sent the line; it was not sent" in drive.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", WIDTHS)
+def test_at_a_terminal_ctrl_c_with_enter_cancels_at_once(width, tiny_checkpoints, tmp_path):
+    args = ["-m", f"mt0={tiny_checkpoints['mt0']}", "--set", "max_new_tokens=2000", "--no-log", "--no-preload"]
+    terminal = Terminal(width, args, tmp_path, height=20)
+    try:
+        terminal.pump()
+        terminal.child.send("Hello\r\x03")
+        terminal.pump(until="Ctrl-C came with the Enter", quiet=0.2, most=30)
+        terminal.type("/stats")
+        assert "stats off" in terminal.lines()
+    finally:
+        terminal.close()

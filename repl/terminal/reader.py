@@ -115,14 +115,36 @@ class TerminalReader:
             return replace_undecodable(self.prompt_session.prompt(self.prompt_text()))
 
     def lines(self) -> Iterator[str]:
-        """Yields inputs (a `\"\"\"` block whole); Ctrl-C at the prompt clears the line, Ctrl-D ends."""
+        """Yields inputs (a `\"\"\"` block whole); Ctrl-C at the prompt clears the line, Ctrl-D ends.
+
+        A Ctrl-C read with the Enter that sent a line cancels that line: it is not sent.
+        """
         while True:
             try:
-                yield unwrap_block(self._read())
+                line = unwrap_block(self._read())
             except KeyboardInterrupt:
                 continue
             except EOFError:
                 return
+            if self._ctrl_c_came_with_enter():
+                self.repl.renderer.notice("cancelled: Ctrl-C came with the Enter that sent the line; it was not sent")
+                continue
+            yield line
+
+    def _ctrl_c_came_with_enter(self) -> bool:
+        """Whether the keys read after Enter hold a Ctrl-C; the rest stay for the next prompt.
+
+        Keys read in one go with the Enter stay with prompt_toolkit for the next
+        prompt, where a Ctrl-C would only clear it, after the whole reply.
+        """
+        from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
+        from prompt_toolkit.keys import Keys
+
+        source = self.prompt_session.input
+        pending = get_typeahead(source)
+        kept = [key for key in pending if key.key != Keys.ControlC]
+        store_typeahead(source, kept)
+        return len(kept) < len(pending)
 
 
 def interact(repl: Repl, reader: TerminalReader) -> None:
