@@ -135,7 +135,7 @@ def test_the_no_network_test_passes_with_transformers_offline_set():
 def test_score_with_a_block_after_the_separator_scores_each_line(builtin_repl, repl_driver):
     repl = builtin_repl(active="gpt2", json_mode=True)
     typed = '/score gpt2 bert -- """\rThe cat sat.\rA dog ran.\r"""\r'
-    drive = repl_driver(repl).keys(typed + "\x03\x04")  # Ctrl-C: no block is left open, whatever happens
+    drive = repl_driver(repl).keys(typed + "\x04")
     assert drive.inputs == ["/score gpt2 bert -- The cat sat.\nA dog ran."]
     (result,) = drive.results
     assert [(r["model"], r["text"]) for r in result.records] == [
