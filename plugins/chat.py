@@ -102,7 +102,9 @@ def tokenize(model, text, settings, history):
     notices = []
     if len(kept) < len(history):
         dropped = len(history) - len(kept)
-        notices.append(f"context trimmed: {dropped} oldest turn(s) dropped to fit {model.max_input_tokens} positions")
+        notices.append(
+            f"context trimmed: {dropped} oldest {_turns(dropped)} dropped to fit {model.max_input_tokens} positions"
+        )
     spans = message_spans(tokenizer, said, prompt, model.checkpoint, variables)
     added = added_by_template(encoded["offset_mapping"], spans)
     controls = model.memo["control_ids"]
@@ -181,3 +183,7 @@ def score(model, text):
 
     # The text as it stands, without the chat template: each token given the ones before it.
     return score_causal(model, text)
+
+
+def _turns(count: int) -> str:
+    return "turn" if count == 1 else "turns"

@@ -686,7 +686,9 @@ def _conversation(
         )
     if len(kept) < len(history):
         dropped = len(history) - len(kept)
-        notices.append(f"context trimmed: {dropped} oldest turn(s) dropped to fit a context of {n_ctx} tokens")
+        notices.append(
+            f"context trimmed: {dropped} oldest {_turns(dropped)} dropped to fit a context of {n_ctx} tokens"
+        )
     added = added_by_template(_offsets(engine, ids, prompt), message_spans(template, said, prompt, model.checkpoint))
     tokens = [Token(i, engine.text(i), i in engine.control, was_added) for i, was_added in zip(ids, added)]
     return Encoding(text, tokens, notices, context={"chat": True, "thinking": reasoning_open_in_prompt(prompt)})
@@ -919,3 +921,7 @@ def score(model, text, settings):
         ScoredToken(ids[i], engine.shown(ids[i]), logprobs[i - 1] if i > 0 else None) for i in range(lead, len(ids))
     ]
     return Score(tokens, method="causal", bos_prepended=lead > 0)
+
+
+def _turns(count: int) -> str:
+    return "turn" if count == 1 else "turns"

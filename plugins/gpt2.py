@@ -65,7 +65,7 @@ def tokenize(model, text, settings, history):
         prefix, dropped = _context_prefix(model, history, None if room is None else room - len(ids))
         if dropped:
             notices.append(
-                f"context trimmed: {dropped} oldest turn(s) dropped to fit {model.max_input_tokens} positions"
+                f"context trimmed: {dropped} oldest {_turns(dropped)} dropped to fit {model.max_input_tokens} positions"
             )
         ids = prefix + ids
     all_ids = lead_ids + ids + tail_ids
@@ -140,3 +140,7 @@ def score(model, text):
     from repl.api import score_causal
 
     return score_causal(model, text)
+
+
+def _turns(count: int) -> str:
+    return "turn" if count == 1 else "turns"

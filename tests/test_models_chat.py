@@ -127,7 +127,7 @@ def test_the_oldest_turns_are_dropped_first_to_fit_and_the_system_prompt_stays(c
         "four<|im_end|>\n<|im_start|>assistant\n"
     )
     assert "\none<|im_end|>" not in text and "\nthree<|im_end|>" in text
-    assert any("context trimmed" in notice and "oldest turn(s) dropped" in notice for notice in record["notices"])
+    assert any("context trimmed" in notice and "oldest turn" in notice for notice in record["notices"])
     turn = repl.evaluate("four").turns[0]
     assert turn.ok and any("context trimmed" in notice for notice in turn.notices)
     # A system prompt and line that alone do not fit are refused, not cut.

@@ -672,3 +672,22 @@ def test_at_a_terminal_ctrl_c_with_enter_cancels_at_once(width, tiny_checkpoints
         assert "stats off" in terminal.lines()
     finally:
         terminal.close()
+
+
+# -- found driving the REPL ---------------------------------------------------------------------------------------------
+
+
+def test_a_narrow_toolbar_drops_whole_figures_never_cuts_one():
+    from repl.core.results import Stats
+    from repl.terminal.toolbar import toolbar_text
+
+    facts = {"model": "mt0", "device": "cpu float32", "last": Stats(12, 64, 1.9, 0.02, 32.3, "max_new_tokens")}
+    assert toolbar_text(facts, 60) == " mt0 on cpu float32 | last: 64 tok, 32.3 tok/s "
+    assert toolbar_text(facts, 30) == " mt0 on cpu float32 "
+    assert len(toolbar_text(facts, 12)) <= 12
+
+
+def test_probs_counts_in_words_and_quotes_the_line_as_history_does(builtin_repl):
+    repl = builtin_repl(active="bert")
+    repl.evaluate("Paris is the [MASK] of France.")
+    assert repl.evaluate("/probs").text.startswith(f'bert ({repl.session.checkpoint_of("bert")}): 1 mask in "Paris')

@@ -37,15 +37,19 @@ def toolbar_text(facts: dict[str, Any], width: int) -> str:
     facts = dict(facts)
     model, device, last = facts.pop("model"), facts.pop("device"), facts.pop("last", None)
     loading = facts.pop("loading", False)
-    essential = [f"{model} on {device}" if device else f"{model} ({'loading…' if loading else 'not loaded'})"]
-    if last is not None:
-        essential.append(last_reply(last))
+    where = f"{model} on {device}" if device else f"{model} ({'loading…' if loading else 'not loaded'})"
+    text = " " + (where if cells(where) + 2 <= width else where[: max(width - 3, 1)] + "…")
+    if last is not None:  # its figures while they fit, the first ones first: never a figure cut in two
+        figures = last_reply(last).split(", ")
+        while figures and cells(text + SEPARATOR + ", ".join(figures)) + 1 > width:
+            figures.pop()
+        if figures:
+            text += SEPARATOR + ", ".join(figures)
     extras = [f"{key}={settings_module.format_value(value)}" for key, value in facts.items()]
     if last is not None and last.ttft is not None and last.stop_reason != "done":
         extras.append(f"ttft {last.ttft:.3f}s")
     if last is not None and last.reasoning_tokens and last.ttfa is not None:
         extras.append(f"ttfa {last.ttfa:.3f}s")
-    text = " " + SEPARATOR.join(essential)
     for part in extras:
         if cells(text + SEPARATOR + part) + 1 > width:
             break

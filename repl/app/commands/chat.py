@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from repl.app.commands.registry import command
 from repl.core.conversation import SYSTEM
 from repl.core.results import CommandError, Result
+from repl.core.text import quoted
 
 if TYPE_CHECKING:
     from repl.app.context import CommandContext
@@ -28,18 +28,14 @@ def system_command(context: CommandContext, args: str) -> str | Result:
         raise CommandError(f"{spec.name} takes no system prompt; models that do: {_takers(context) or 'none'}")
     if not args:  # a question: answered on stdout, as asked-for output
         current = session.settings_of(spec.name)[SYSTEM.name]
-        shown = f"{spec.name}: system prompt {_shown(current)}" if current else f"{spec.name}: no system prompt"
+        shown = f"{spec.name}: system prompt {quoted(current)}" if current else f"{spec.name}: no system prompt"
         return Result(text=shown)
     if args.lower() == "off":
         session.set(spec.name, SYSTEM.name, None)
         return f"{spec.name}: system prompt removed"
     # The text as typed, quotes and all: it is not parsed as words, nor "none" as no prompt.
     session.settings[spec.name] = {**session.settings_of(spec.name), SYSTEM.name: args}
-    return f"{spec.name}: system prompt set to {_shown(args)}; it applies from the next line on"
-
-
-def _shown(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
+    return f"{spec.name}: system prompt set to {quoted(args)}; it applies from the next line on"
 
 
 def _takers(context: CommandContext) -> str:

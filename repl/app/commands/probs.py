@@ -13,6 +13,8 @@ from repl.app.commands.arguments import split_arguments
 from repl.app.commands.registry import command
 from repl.app.commands.tokens import shown_text
 from repl.core.results import CommandError, Part, Result, Table, Turn, logprob_record
+from repl.core.text import quoted
+from repl.core.units import counted
 
 if TYPE_CHECKING:
     from repl.app.context import CommandContext
@@ -71,14 +73,14 @@ def describe_reply(turn: Turn) -> list[Part]:
             row.append(_alternatives(step.processed_top))
         rows.append(row)
     roles = tuple(shade(math.exp(drawn(step))) for step in steps)
-    head = f"{turn.model} ({turn.checkpoint}): {len(steps)} tokens of the reply to {turn.input!r}"
+    head = f"{turn.model} ({turn.checkpoint}): {counted(len(steps), 'token')} of the reply to {quoted(turn.input)}"
     return [head, DRAWN_LEGEND, Table(tuple(headers), tuple(map(tuple, rows)), row_roles=roles, legend=SHADE_LEGEND)]
 
 
 def describe_masks(turn: Turn) -> list[Part]:
     """Each mask's candidates with their probabilities, and the entropy of its whole distribution."""
     steps = turn.logprobs or []
-    parts: list[Part] = [f"{turn.model} ({turn.checkpoint}): {len(steps)} mask(s) in {turn.input!r}"]
+    parts: list[Part] = [f"{turn.model} ({turn.checkpoint}): {counted(len(steps), 'mask')} in {quoted(turn.input)}"]
     for number, step in enumerate(steps, start=1):
         parts.append(f"[MASK] {number}: entropy {step.entropy:.3f} nats over the vocabulary (special tokens excluded)")
         rows = tuple((shown_text(a.piece), a.id, _p(a.logprob), f"{a.logprob:.3f}") for a in step.top)

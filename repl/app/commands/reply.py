@@ -26,7 +26,8 @@ def last_reply(context: CommandContext) -> str:
 
 @command(
     "copy",
-    help="put the last reply on the clipboard (Ctrl-Y pastes it; OSC 52 reaches the terminal's)",
+    help="put the last reply on modelrepl's clipboard (Ctrl-Y pastes it at the prompt) and offer it to the "
+    "terminal's (OSC 52)",
     confirms=True,
 )
 def copy_command(context: CommandContext, args: str) -> str:

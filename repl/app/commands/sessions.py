@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -12,6 +11,7 @@ from repl.app.commands.arguments import split_arguments
 from repl.app.commands.registry import command
 from repl.app.replay import replay
 from repl.core.results import CommandError, Result, Table, Turn, turn_record
+from repl.core.text import quoted
 from repl.core.units import counted
 from repl.store import paths
 from repl.store.session_files import SUFFIX, SavedSession, SessionFileError, read, restore, save, session_path
@@ -80,7 +80,7 @@ def _outcome(turn: Turn) -> str:
 
 def _shown(text: str) -> str:
     """Text on one line, in double quotes, escapes visible, cut to a readable length."""
-    return _clipped(json.dumps(text, ensure_ascii=False))
+    return _clipped(quoted(text))
 
 
 def _clipped(text: str) -> str:
