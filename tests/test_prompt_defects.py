@@ -691,3 +691,11 @@ def test_probs_counts_in_words_and_quotes_the_line_as_history_does(builtin_repl)
     repl = builtin_repl(active="bert")
     repl.evaluate("Paris is the [MASK] of France.")
     assert repl.evaluate("/probs").text.startswith(f'bert ({repl.session.checkpoint_of("bert")}): 1 mask in "Paris')
+
+
+def test_a_reply_at_a_terminal_shows_control_characters_as_escapes():
+    from repl.core.layout import Wrapper
+
+    wrapper = Wrapper(80)
+    assert wrapper.feed("clear\x1b[2J \x02now\n") + wrapper.finish() == "clear\\x1b[2J \\x02now\n"
+    assert Wrapper(None).feed("\x1b[2J") == "\x1b[2J"  # a file or a pipe gets the reply as it is

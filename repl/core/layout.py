@@ -192,13 +192,19 @@ def _indent(line: str, width: int) -> int:
     return indent if indent <= width // 2 else 0
 
 
+def _controls_shown(text: str) -> str:
+    """Control characters but the line break as escapes (\\x1b): a reply must not move the cursor or clear a screen."""
+    return "".join(char if char == "\n" or unicodedata.category(char) != "Cc" else repr(char)[1:-1] for char in text)
+
+
 class Wrapper:
     """Text that comes in pieces (a streamed reply) broken at spaces into lines of at most `width` cells.
 
     A word is held back until it ends, so that it can go to the next line
     whole; one longer than a line is broken where the line ends. Spaces at
     the start of a line are kept (indentation), those where a line breaks are
-    dropped. With no width, text passes as it comes.
+    dropped, and control characters show as escapes. With no width (not a
+    terminal), text passes as it comes.
     """
 
     def __init__(self, width: int | None):
@@ -213,7 +219,7 @@ class Wrapper:
         if not self.wraps:
             return text
         out: list[str] = []
-        for char in text.replace("\t", "    "):
+        for char in _controls_shown(text.replace("\t", "    ")):
             if char == "\n":
                 out.append(self._place_word())
                 out.append("\n")
