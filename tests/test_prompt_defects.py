@@ -699,3 +699,9 @@ def test_a_reply_at_a_terminal_shows_control_characters_as_escapes():
     wrapper = Wrapper(80)
     assert wrapper.feed("clear\x1b[2J \x02now\n") + wrapper.finish() == "clear\\x1b[2J \\x02now\n"
     assert Wrapper(None).feed("\x1b[2J") == "\x1b[2J"  # a file or a pipe gets the reply as it is
+
+
+def test_an_address_is_shortened_after_its_double_slash():
+    from repl.core.layout import shorten_path
+
+    assert shorten_path("http://127.0.0.1:8000/v1", 20) == "…/127.0.0.1:8000/v1"

@@ -150,6 +150,8 @@ def shorten_path(path: str, width: int) -> str:
     while cells(tail) > width - 1:
         tail = tail[1:]
     slash = tail.find("/")
+    while 0 <= slash < len(tail) - 1 and tail[slash + 1] == "/":  # http://host: the last of the two
+        slash += 1
     if slash > 0 and cells(tail[slash:]) >= width // 2:
         tail = tail[slash:]
     return "…" + tail
