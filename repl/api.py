@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from repl.core.reasoning import (
+from repl.core.reasoning_settings import (
     MAX_THINKING_TOKENS,
     REASONING_EFFORT,
     REASONING_SETTINGS,

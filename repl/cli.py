@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from repl.core.exit_status import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
-from repl.core.reasoning import TEMPLATE
+from repl.core.reasoning_settings import TEMPLATE
 from repl.core.records import LoadOptions, ModelError
 from repl.hf import quantization as quantize
 from repl.hf.placement import parse_max_memory

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from repl.app.divergence import describe as describe_divergence
 from repl.app.divergence import divergences, missing_probs
 from repl.app.running import devices_of, plan, run_groups
-from repl.core.reasoning import THINKING_CLOSES, THINKING_OPENS, hidden_mark
+from repl.core.reasoning_settings import THINKING_CLOSES, THINKING_OPENS, hidden_mark
 from repl.core.records import ModelError
 from repl.core.results import Blocks, Part, Prose, Result, Table, Turn, shown_reply, turn_record
 from repl.core.turn import run_turn

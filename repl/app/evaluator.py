@@ -1,8 +1,8 @@
-"""The REPL: evaluate a line as a command or a model turn, then render the result.
+"""The REPL: evaluate a line as a command or a model turn; its output port shows the result.
 
-Reading lines is the reader's job (`repl.prompt` for a terminal, a plain
-iterator in batch mode); evaluation runs in the calling (main) thread so that
-Ctrl-C reaches generation.
+Reading lines is the reader's job (`repl.terminal.reader` for a terminal, a
+plain iterator in batch mode), drawing the output port's (`repl.app.output`);
+evaluation runs in the calling (main) thread so that Ctrl-C reaches generation.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from typing import Any
 
 from repl.core import settings as settings_module
 from repl.core.plugin_host import PluginError, PluginHost
-from repl.core.reasoning import REASONING_EFFORT, TEMPLATE, THINK, template_arguments
+from repl.core.reasoning_settings import REASONING_EFFORT, TEMPLATE, THINK, template_arguments
 from repl.core.records import QUANTIZATIONS, LoadedModel, LoadOptions, ModelError, ModelSpec
 from repl.core.results import Turn
 from repl.core.suggest import nearest

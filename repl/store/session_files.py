@@ -1,4 +1,4 @@
-"""Session files: saving, checking, restoring and replaying a whole session.
+"""Session files: saving, checking and restoring a whole session (`repl.app.replay` replays one).
 
 A session file is one JSON object marked ``"format": "modelrepl-session"``
 with a version, so a foreign JSON file is recognised and refused. It holds the

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING
 
 from repl.core.layout import MIN_COLUMN_WIDTH, cells, wrap
-from repl.core.reasoning import THINKING_CLOSES, THINKING_OPENS, hidden_mark
+from repl.core.reasoning_settings import THINKING_CLOSES, THINKING_OPENS, hidden_mark
 from repl.core.results import shown_reply
 from repl.core.units import count, rate, seconds
 

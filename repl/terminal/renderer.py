@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 from prompt_toolkit.clipboard import InMemoryClipboard
 
 from repl.core.layout import DEFAULT_WIDTH, Wrapper, lay_out_part, wrap_lines, wrap_paragraph
-from repl.core.reasoning import THINKING_CLOSES, THINKING_OPENS, hidden_mark
+from repl.core.reasoning_settings import THINKING_CLOSES, THINKING_OPENS, hidden_mark
 from repl.core.results import Table, shown_reply, turn_record
 from repl.core.text import one_line
 from repl.core.units import count, seconds

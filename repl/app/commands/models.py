@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from repl.app.commands.arguments import on_off, split_arguments, unquoted
 from repl.app.commands.registry import command
 from repl.core import settings as settings_module
-from repl.core.reasoning import TEMPLATE
+from repl.core.reasoning_settings import TEMPLATE
 from repl.core.records import Setting
 from repl.core.results import CommandError, Result, Table
 
