@@ -95,7 +95,7 @@ def _two_turns(checkpoint: Path, line: str, delay: float, flags: list[str], envi
         for turn in ("first", "second"):
             child.sendline(line)
             started = time.perf_counter()
-            child.expect(r"\[\d+ in, \d+ new, ttft")
+            child.expect(r"\[\d+ in, \d+ new, [^]]*total")  # no ttft: the reply is not streamed
             seconds[turn] = time.perf_counter() - started
     except (pexpect.TIMEOUT, pexpect.EOF) as exc:
         raise BenchmarkError(f"modelrepl did not answer under a terminal: {type(exc).__name__}") from None
