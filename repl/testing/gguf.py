@@ -130,7 +130,8 @@ def _add_tokenizer(writer: Any, source: pathlib.Path, config: Any) -> None:
 
     Token types: an added token the tokenizer calls special, or that looks like
     one (`<|...|>`), is CONTROL; another added token is USER_DEFINED; the rest
-    NORMAL, and ids the tokenizer leaves unused are `[PAD{i}]`. The merges,
+    NORMAL, and ids the tokenizer leaves unused are `[PAD{i}]`; the vocabulary
+    has as many tokens as the model has embeddings, as the converter requires. The merges,
     special token ids and chat template come through gguf's `SpecialVocab`,
     the converter's own reader; whether BOS and EOS are added is what the
     tokenizer does to a text, which no config key says reliably.
@@ -142,7 +143,8 @@ def _add_tokenizer(writer: Any, source: pathlib.Path, config: Any) -> None:
     pre = _pre_tokenizer(tokenizer_json)
     tokenizer = transformers.AutoTokenizer.from_pretrained(source)
     vocab = tokenizer.get_vocab()
-    size = max(config.vocab_size, max(vocab.values()) + 1)
+    # One token per row of the embeddings: ids a padded tokenizer has beyond them can never reach the model.
+    size = config.vocab_size
     by_id = {i: piece for piece, i in vocab.items()}
     added = tokenizer.added_tokens_decoder
     tokens, types = [], []
