@@ -464,7 +464,7 @@ def test_a_hub_file_loads_from_the_cache_without_network_and_an_uncached_one_fai
         env=hub_cache,
         timeout=300,
     )
-    assert completed.stdout.splitlines()[:2] == ["Greet.", "Hello there!"]  # the reasoning, then the answer
+    assert completed.stdout.splitlines()[0] == "Hello there!"
     assert "llama.cpp llama, context 256, F32" in completed.stdout
     assert (
         "error: 'tiny/gguf#other.gguf' is not in the local Hugging Face cache and the hub could not be reached or "
