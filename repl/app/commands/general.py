@@ -60,6 +60,7 @@ def settings_help(context: CommandContext) -> list[Part]:
     usage="[on|off]",
     help="show timings and token counts after each reply; alone, whether it does",
     confirms=True,
+    instant=True,
 )
 def stats_command(context: CommandContext, args: str) -> Result:
     words = split_arguments(args, "/stats [on|off]", 0, 1)
