@@ -262,3 +262,8 @@ def test_a_markdown_reply_is_drawn_in_its_column_once_whole_and_the_arena_keeps_
             assert "# Cats" in left and "**purr**" in left  # both sides plain: nothing tells the models apart
         else:
             assert "Cats" in left and "#" not in left and "purr" in left and "**" not in left
+
+
+def test_a_model_that_generates_nothing_shows_only_that_it_is_done():
+    assert stats_footer(0.018, 0, None, "done") == ["done"]  # no ttft, "0 tok" or "- tok/s" for bert
+    assert stats_footer(0.017, 12, 54.1, "eos")[:2] == ["ttft 0.017s", "12 tok"]

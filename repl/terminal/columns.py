@@ -83,8 +83,15 @@ def stats_footer(
     reasoning_tokens: int | None = None,
     shared: bool = False,
 ) -> list[str]:
-    """A column's figures: each part is kept whole when the footer wraps."""
-    parts = [f"ttft {seconds(ttft)}", f"{count(new_tokens)} tok", f"{rate(tokens_per_s)} tok/s", stop_reason]
+    """A column's figures: each part is kept whole when the footer wraps.
+
+    A model that generates no tokens (stop reason `done`: bert) has no time to first token, count or
+    rate to show, as on the stats line.
+    """
+    if stop_reason == "done":
+        parts = [stop_reason]
+    else:
+        parts = [f"ttft {seconds(ttft)}", f"{count(new_tokens)} tok", f"{rate(tokens_per_s)} tok/s", stop_reason]
     if reasoning_tokens:
         parts.append(f"{reasoning_tokens} thinking tok")
     if shared:
