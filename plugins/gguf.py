@@ -11,8 +11,10 @@ like `chat`: the conversation and the `system` setting are rendered by that
 template, with transformers' own renderer (the function `apply_chat_template`
 calls), so a template renders here exactly as it renders from a checkpoint;
 the oldest turns are dropped first when the prompt outgrows the context, and
-a reasoning block is kept apart from the answer (`think`). A file without one
-continues text like `gpt2`. Tokens are the file's own: llama.cpp's tokenizer,
+the reply is read by `ReplyReader` (its thinking apart from its answer), with
+the reasoning settings (`think`, `max_thinking_tokens`, `reasoning_effort`,
+`template.NAME`) as `chat` takes them. A file without one continues text like
+`gpt2`, and its template settings are refused. Tokens are the file's own: llama.cpp's tokenizer,
 with the BOS only when the file says to add it, generation stopping at the
 file's end-of-generation tokens and at the token its template ends a turn with.
 
@@ -34,12 +36,12 @@ import os
 import threading
 import weakref
 from bisect import bisect_right
-from functools import partial
 from typing import Any
 
 from repl.api import (
     CAUSAL,
     GENERATION_SETTINGS,
+    REASONING_SETTINGS,
     SYSTEM,
     Alternative,
     Encoding,
@@ -65,9 +67,6 @@ SCORE_CHUNK = 64
 HUB_TIMEOUT_SECONDS = 5
 # The generation settings that have an equivalent in llama.cpp's sampling; the rest are not offered.
 _SAMPLING = ("max_new_tokens", "do_sample", "temperature", "top_k", "top_p", "repetition_penalty", "seed")
-THINK = Setting(
-    "think", str, "show", "reasoning (<think>…</think>): show it dimmed, or hide it", choices=("show", "hide")
-)
 N_CTX = Setting(
     "n_ctx",
     int,
@@ -93,7 +92,7 @@ def _settings() -> tuple[Setting, ...]:
         minimum=1,
         maximum=1024,
     )
-    return kept + (SYSTEM, THINK, threads, N_CTX)
+    return kept + (SYSTEM, threads, N_CTX) + REASONING_SETTINGS
 
 
 def _physical_cores() -> int:
@@ -219,8 +218,35 @@ def load_model(spec, checkpoint, options):
         memory_bytes=engine.size,
         max_input_tokens=engine.trained_context or None,
     )
+    if engine.template:
+        _read_replies(model)
+    else:
+        model.template_variables = frozenset()  # no template: template.NAME and think off are refused at /set
     _describe_context(model, engine.default_context)
     return model
+
+
+def _read_replies(model: LoadedModel) -> None:
+    """How the file's replies are read: harmony where its vocabulary has the markup tokens, else `<think>` tags."""
+    from repl.api import generation_prompt, harmony_format, template_variables, think_format
+
+    engine = model.handle
+    model.template_variables = template_variables(engine.template)
+    harmony = ("<|channel|>", "<|message|>", "<|end|>", "<|start|>")
+    if all(len(ids := engine.tokenize(marker, False)) == 1 and ids[0] in engine.control for marker in harmony):
+        form = harmony_format()
+    else:
+        form = think_format(generation_prompt(model.tokenizer), [])
+    model.memo["format"] = form
+    # Control tokens that spell the format's markup are fed to the reader spelled out; other control tokens
+    # add no text, as `skip_special_tokens` drops them.
+    delimiters = [
+        text
+        for field in form.response_template["fields"].values()
+        for key in ("open", "close")
+        for text in ([field[key]] if isinstance(field.get(key), str) else field.get(key) or [])
+    ]
+    model.memo["markup"] = {i for text in delimiters for i in engine.tokenize(text, False) if i in engine.control}
 
 
 def _gpu_layers(llama: Any, device: str) -> int:
@@ -654,7 +680,7 @@ def _continuation(model: LoadedModel, text: str, settings: dict[str, Any], room:
     ids = ids[:lead] + bare + ids[len(ids) - tail :]
     added = [True] * lead + [False] * len(bare) + [True] * tail
     tokens = [Token(i, engine.text(i), i in engine.control, was_added) for i, was_added in zip(ids, added)]
-    return Encoding(text, tokens, notices, context={"chat": False, "thinking": False})
+    return Encoding(text, tokens, notices, context={"chat": False})
 
 
 def _conversation(
@@ -667,13 +693,14 @@ def _conversation(
     notices: list[str],
 ) -> Encoding:
     """The conversation through the file's chat template, as `chat` renders one: oldest turns dropped to fit."""
-    from repl.api import added_by_template, message_spans, reasoning_open_in_prompt, render_prompt
+    from repl.api import added_by_template, message_spans, render_prompt, template_arguments
 
     engine, template = model.handle, model.tokenizer
+    variables = template_arguments(settings, model)
     kept = list(history)
     while True:
         said = messages(settings.get("system"), kept, text)
-        prompt = render_prompt(template, said, model.checkpoint)
+        prompt = render_prompt(template, said, model.checkpoint, variables)
         ids = engine.tokenize(prompt, add_special=False)
         if len(ids) <= room or not kept:
             break
@@ -689,9 +716,10 @@ def _conversation(
         notices.append(
             f"context trimmed: {dropped} oldest {_turns(dropped)} dropped to fit a context of {n_ctx} tokens"
         )
-    added = added_by_template(_offsets(engine, ids, prompt), message_spans(template, said, prompt, model.checkpoint))
+    spans = message_spans(template, said, prompt, model.checkpoint, variables)
+    added = added_by_template(_offsets(engine, ids, prompt), spans)
     tokens = [Token(i, engine.text(i), i in engine.control, was_added) for i, was_added in zip(ids, added)]
-    return Encoding(text, tokens, notices, context={"chat": True, "thinking": reasoning_open_in_prompt(prompt)})
+    return Encoding(text, tokens, notices, context={"chat": True, "prompt": prompt})
 
 
 def _offsets(engine: Engine, ids: list[int], prompt: str) -> list[tuple[int, int]]:
@@ -720,6 +748,7 @@ def run(model, encoding, settings, control):
     engine = model.handle
     prompt = encoding.input_ids
     stop_ids = engine.eog | _end_of_turn(model)
+    closing = _closing(model, settings["max_thinking_tokens"])
     # The cache keeps what the prompt shares with the last one; one token is decoded again for fresh logits.
     shared = next(
         (i for i, (a, b) in enumerate(zip(engine.tokens, prompt)) if a != b), min(len(engine.tokens), len(prompt))
@@ -734,27 +763,67 @@ def run(model, encoding, settings, control):
         if settings["repetition_penalty"] != 1.0:
             for token in prompt:  # as transformers, the penalty counts the prompt's tokens too
                 engine.llama.llama_sampler_accept(sampler, token)
-        _generate(engine, sampler, output, settings, control, encoding.context)
+        reader = _reader(model, encoding) if encoding.context["chat"] else None
+        _generate(engine, sampler, output, settings, control, _Stream(engine, control, reader, model.memo), closing)
     finally:
         engine.llama.llama_sampler_free(sampler)
     return output
 
 
+def _closing(model: LoadedModel, budget: int) -> list[int]:
+    """The tokens fed to end the thinking once `max_thinking_tokens` have been generated (none without a budget)."""
+    if not budget:
+        return []
+    form = model.memo.get("format")
+    if form is None:
+        raise ModelError(
+            f"max_thinking_tokens: {model.checkpoint!r} has no chat template, so it has no thinking to close; "
+            "set max_thinking_tokens 0"
+        )
+    if form.budget_close is None:
+        raise ModelError(
+            f"max_thinking_tokens: {model.checkpoint!r} closes its thinking with a pattern, not fixed markup, "
+            "so modelrepl cannot close it; set max_thinking_tokens 0"
+        )
+    return model.handle.tokenize(form.budget_close, False)
+
+
+def _reader(model: LoadedModel, encoding: Encoding) -> Any:
+    from repl.api import ReplyReader
+
+    return ReplyReader.for_text(model.memo["format"], encoding.context["prompt"])
+
+
 def _generate(
-    engine: Engine, sampler: Any, output: _Output, settings: dict[str, Any], control: Any, context: dict
+    engine: Engine,
+    sampler: Any,
+    output: _Output,
+    settings: dict[str, Any],
+    control: Any,
+    stream: _Stream,
+    closing: list[int],
 ) -> None:
+    """Sample the reply; once the thinking has run `closing`'s budget, its closing markup is fed instead."""
     llama = engine.llama
     seen = set(engine.tokens) if output.logprobs is not None else set()
-    stream = _Stream(control, partial(_split, context["thinking"], settings["think"]) if context["chat"] else None)
+    forced: list[int] = []
     while len(output.new_ids) < settings["max_new_tokens"]:
-        token = llama.llama_sampler_sample(sampler, engine.context, -1)
+        if forced:
+            token = forced.pop(0)
+            llama.llama_sampler_accept(sampler, token)  # the repetition penalty counts it, as a sampled one
+        else:
+            token = llama.llama_sampler_sample(sampler, engine.context, -1)
         if output.logprobs is not None:
             output.logprobs.append(_measure(engine, engine.last_logits(), token, settings, seen))
             seen.add(token)
         output.new_ids.append(token)
         if token in output.stop_ids:
             break
-        stream.add(engine.piece(token, False))
+        stream.add(token)
+        reader = stream.reader
+        thought = reader is not None and reader.thinking_now and reader.thinking_tokens
+        if closing and thought and thought >= settings["max_thinking_tokens"]:
+            forced, closing = list(closing), []
         if control.step() or len(output.new_ids) == settings["max_new_tokens"]:
             break
         engine.decode([token])
@@ -793,39 +862,43 @@ def _end_of_turn(model: LoadedModel) -> set[int]:
     return model.memo["end_of_turn"]
 
 
-def _split(thinking: bool, think: str, text: str, final: bool) -> tuple[str, str]:
-    """(reasoning as shown, answer) of the reply so far: the reasoning is empty when hidden."""
-    from repl.api import split_reasoning
-
-    thoughts, answer = split_reasoning(text, thinking, final)
-    return (thoughts if think == "show" else ""), answer
-
-
 class _Stream:
-    """Streams the reply's bytes as whole characters, a reasoning block apart when `split` is given."""
+    """Feeds the reply to its `ReplyReader` (a chat's) as whole characters, and streams what it reads.
 
-    def __init__(self, control: Any, split: Any):
+    Without a reader (a file that continues text) the characters are the reply.
+    """
+
+    def __init__(self, engine: Engine, control: Any, reader: Any, memo: dict[str, Any]):
+        self.engine = engine
         self.control = control
-        self.split = split
+        self.reader = reader
+        self.markup = memo.get("markup", set())
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self.text = ""
         self.shown = self.shown_aside = 0
 
-    def add(self, piece: bytes) -> None:
-        if not self.control.streaming:
-            return
-        more = self.decoder.decode(piece)
-        if more:
+    def add(self, token: int) -> None:
+        more = self.decoder.decode(self.engine.piece(token, token in self.markup))
+        if self.reader is not None:
+            self.reader.feed_text(more)  # every token, even one that ends inside a character, counts
+        else:
             self.text += more
-            self._show(False)
+        self._show()
 
     def end(self) -> None:
-        if self.control.streaming:
-            self.text += self.decoder.decode(b"", final=True)
-            self._show(True)
+        more = self.decoder.decode(b"", final=True)
+        if self.reader is not None:
+            if more:
+                self.reader.feed_text(more)
+            self.reader.finish()
+        else:
+            self.text += more
+        self._show()
 
-    def _show(self, final: bool) -> None:
-        aside, reply = self.split(self.text, final) if self.split else ("", self.text)
+    def _show(self) -> None:
+        if not self.control.streaming:
+            return
+        aside, reply = (self.reader.thinking, self.reader.answer) if self.reader is not None else ("", self.text)
         self.control.emit_aside(aside[self.shown_aside :])
         self.shown_aside = len(aside)
         self.control.emit(reply[self.shown :])
@@ -890,18 +963,28 @@ def decode(model, encoding, output, settings):
     new_ids = output.new_ids
     ended = bool(new_ids) and new_ids[-1] in output.stop_ids
     shown = new_ids[:-1] if ended else new_ids
-    text = b"".join(engine.piece(i, False) for i in shown).decode("utf-8", "replace")
-    thoughts = ""
-    if encoding.context["chat"]:
-        thoughts, text = _split(encoding.context["thinking"], settings["think"], text, True)
+    # The same reading as the stream's.
+    stream = _Stream(engine, _Quiet(), _reader(model, encoding) if encoding.context["chat"] else None, model.memo)
+    for token in shown:
+        stream.add(token)
+    stream.end()
+    reader = stream.reader
     return Reply(
-        text=text,
+        text=reader.answer if reader is not None else stream.text,
         new_ids=list(new_ids),
         raw_text=b"".join(engine.piece(i, True) for i in new_ids).decode("utf-8", "replace"),
         stop_reason="eos" if ended or len(new_ids) < settings["max_new_tokens"] else "max_new_tokens",
-        data={"reasoning": thoughts} if thoughts else {},
+        data={"reasoning": reader.thinking} if reader is not None and reader.thinking else {},
+        notices=reader.notes if reader is not None else [],
         logprobs=output.logprobs,
+        reasoning_tokens=reader.reasoning_tokens if reader is not None else 0,
     )
+
+
+class _Quiet:
+    """A control for reading a finished reply again: nothing streams."""
+
+    streaming = False
 
 
 @hookimpl

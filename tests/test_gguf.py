@@ -31,9 +31,16 @@ from repl.testing import (
     make_repl,
     teach_checkpoint,
 )
+from repl.testing.checkpoints import ChatPrompt
 from repl.turn import tokenize
 
 TAUGHT_CHAT = {"Hi": "<think>Greet.</think>\n\nHello there!", "Bye": "See you."}
+# As tests/test_reasoning.py teaches chat: a reply per prompt, so the reply tells which prompt the template wrote.
+TAUGHT_QWEN3 = {
+    "Hi": "<think>\nGreet them.\n</think>\n\nHello there!",
+    ChatPrompt.of("Hi", enable_thinking=False): "Hi!",
+    "Count": "<think>\none two three four five six seven eight nine ten\n</think>\n\nDone.",
+}
 
 
 def _llama(directory, tiny_gpt2, positions=512):
@@ -70,6 +77,7 @@ def checkpoints(tmp_path_factory, taught_checkpoints, tiny_checkpoints):
         "llama": _llama(root / "llama", tiny_checkpoints["gpt2"]),
         "chatml": teach_checkpoint("chat", build_chat_checkpoint(root / "chatml", "chatml"), TAUGHT_CHAT, steps=120),
         "llama3": teach_checkpoint("chat", build_chat_checkpoint(root / "llama3", "llama3"), TAUGHT_CHAT, steps=120),
+        "qwen3": teach_checkpoint("chat", build_chat_checkpoint(root / "qwen3", "qwen3"), TAUGHT_QWEN3, steps=120),
     }
 
 
@@ -212,7 +220,60 @@ def test_reasoning_is_kept_apart_from_the_answer_or_hidden(files):
     repl.evaluate("/clear")
     assert repl.evaluate("/set think hide").ok
     hidden = only_turn(repl, "Hi")
-    assert (hidden.output, hidden.data) == ("Hello there!", {})
+    # Hidden while it streams, kept for /reasoning, --json and the transcript, as chat keeps it.
+    assert (hidden.output, hidden.data) == ("Hello there!", {"reasoning": "Greet."})
+    assert hidden.stats.reasoning_tokens > 0
+    assert repl.evaluate("/reasoning").text == "Greet."
+
+
+def test_think_off_reaches_the_template_and_the_model_answers_the_prompt_it_saw(files):
+    repl = repl_on(files["qwen3"], max_new_tokens=40)
+    turn = only_turn(repl, "Hi")
+    assert (turn.output, turn.data["reasoning"]) == ("Hello there!", "Greet them.")
+    assert turn.stats.reasoning_tokens > 0 and turn.stats.ttfa > turn.stats.ttft
+    assert repl.evaluate("/set think off").ok
+    turn = only_turn(repl, "Hi")
+    assert (turn.output, turn.data, turn.stats.reasoning_tokens) == ("Hi!", {}, 0)
+    repl = repl_on(files["qwen3"], max_new_tokens=40, **{"template.enable_thinking": False})
+    assert only_turn(repl, "Hi").output == "Hi!"
+    refused = repl.evaluate("/set template.nonsense 1")
+    assert "reads no variable 'nonsense'" in refused.error
+
+
+def test_think_hide_keeps_the_reasoning_for_reasoning_and_shows_the_mark(files):
+    import io
+
+    from repl.terminal.renderer import Renderer
+
+    out = io.StringIO()
+    repl = repl_on(files["qwen3"], max_new_tokens=40, think="hide", render="raw")
+    repl.renderer = Renderer(out, io.StringIO(), terminal=True)
+    turn = repl.handle("Hi").turns[0]
+    shown = out.getvalue()
+    assert "Greet them." not in shown
+    assert shown.startswith(f"Hello there!\n(thought for {turn.stats.reasoning_tokens} tokens, ")
+    assert turn.data["reasoning"] == "Greet them."
+    assert repl.evaluate("/reasoning").text == "Greet them."
+
+
+def test_max_thinking_tokens_closes_the_thinking_and_the_model_answers(files):
+    repl = repl_on(files["qwen3"], max_new_tokens=40)
+    free = only_turn(repl, "Count")
+    assert free.data["reasoning"] == "one two three four five six seven eight nine ten"
+    assert repl.evaluate("/set max_thinking_tokens 3").ok
+    capped = only_turn(repl, "Count")
+    assert capped.raw_output.startswith("<think>") and "</think>" in capped.raw_output
+    assert capped.stats.reasoning_tokens < free.stats.reasoning_tokens
+    assert "five" not in capped.data.get("reasoning", "")
+    assert capped.output
+
+
+def test_a_file_without_a_template_refuses_the_reasoning_settings(files):
+    repl = repl_on(files["gpt2"])
+    repl.load("gguf")
+    assert "has no switch to turn thinking off" in repl.evaluate("/set think off").error
+    assert repl.evaluate("/set max_thinking_tokens 3").ok
+    assert "has no chat template" in repl.evaluate("Hello").turns[0].error
 
 
 def test_the_oldest_turns_are_dropped_to_fit_the_context_and_the_cache_keeps_the_conversation(files, monkeypatch):
