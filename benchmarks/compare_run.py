@@ -14,12 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
@@ -137,33 +132,10 @@ def _matching_tokens(repl, seconds: float, workload: Workload) -> int:
 
 @contextlib.contextmanager
 def _serve(checkpoint: Path, cache: Path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = (cache / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "transformers.cli.transformers", "serve", str(checkpoint)]
-        + ["--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
+    from repl.testing.serving import transformers_serve
+
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/models", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise BenchmarkError(f"transformers serve did not start: {(cache / 'serve.log').read_text()[-1000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        with transformers_serve(checkpoint, cache) as (url, _):
+            yield url
+    except RuntimeError as exc:
+        raise BenchmarkError(str(exc)) from None

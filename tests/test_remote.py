@@ -8,19 +8,15 @@ a stdlib HTTP server in a thread. All traffic stays on 127.0.0.1.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -31,50 +27,12 @@ from repl.core.turn import run_turn
 from repl.terminal.renderer import Renderer
 from repl.testing import make_host, make_repl
 from repl.testing.checkpoints import ChatPrompt, build_chat_checkpoint, teach_checkpoint
+from repl.testing.serving import free_port, transformers_serve
 
 SECRET = "sk-test-0123456789-secret"
 
 
 # -- a tiny chat checkpoint and a real server -----------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def transformers_serve(checkpoint: Path, logs: Path):
-    """`transformers serve` on a checkpoint, on 127.0.0.1: (base URL, process)."""
-    port = free_port()
-    log = (logs / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "transformers.cli.transformers", "serve", str(checkpoint)]
-        + ["--host", "127.0.0.1", "--port", str(port)],
-        env={**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"{url}/models", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-            assert process.poll() is None, f"transformers serve exited: {Path(log.name).read_text()[-2000:]}"
-            assert time.monotonic() < deadline, "transformers serve did not start in time"
-            time.sleep(0.3)
-        yield url, process
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@
   and a driver that types into the real input loop and returns structured results.
 - ``check_plugin(plugin, ...)``: a conformance check of a plugin against the hookspecs.
 - ``tokenize(session, name, text)``: what a model's ``tokenize`` hook makes of a line, as ``/tokens`` shows it.
+- ``repl.testing.serving.transformers_serve(checkpoint, logs)``: a real OpenAI-compatible server on a
+  checkpoint (`transformers serve`, offline, on 127.0.0.1), for tests of models that talk to one.
 """
 
 from repl.core.turn import tokenize
